@@ -1,0 +1,179 @@
+"""The engine: code, commands and files in; findings with evidence out. Pure and fast: it
+reads only what it is given (``scan_path`` reads that one file) and never runs anything.
+
+    engine = Engine.default()
+    engine.scan_path("notebook.ipynb")            # a whole file -> Report
+    ctx = engine.new_context()                    # a kernel session's memory
+    engine.check_cell(code, ctx)                  # one cell, earlier cells remembered
+    engine.check_command("xmrig -o stratum+tcp://pool:3333")   # a process's command line
+
+Every public call returns a ``Report``; bad input becomes ``Report.error``, never a raised
+exception, so one broken file never stops a batch.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import ruleset
+from .extract import Collector
+from .matcher import Matcher
+from .model import PYTHON, SHELL, Fact, Finding, Report, Unit, categories_of
+from .readers import ReadError, read_units
+
+DEFAULT_THRESHOLD = 0.5  # a category at or above this confidence makes the verdict "flag"
+HIDDEN_BONUS = 0.1  # hiding what code does is itself a signal; added to a finding's confidence
+MAX_FILE_BYTES = 512 << 20
+_WAIVER = re.compile(r"#\s*nbwarden:\s*allow\s+((?:NBW\d+[\s,]*)+)(?:--\s*(.*))?", re.I)
+
+
+@dataclass
+class CellContext:
+    """What earlier cells of one kernel session showed: the facts that matched any rule
+    pattern (others cannot matter later), and waivers in force."""
+
+    hits: dict[int, list[Fact]] = field(default_factory=dict)
+    waivers: dict[str, str] = field(default_factory=dict)
+    cells: int = 0
+
+    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str]) -> None:
+        for leaf, facts in hits.items():
+            kept = self.hits.setdefault(leaf, [])
+            if len(kept) < 64:  # bound memory on sessions that run a cell thousands of times
+                kept.extend(facts[: 64 - len(kept)])
+        self.waivers.update(waivers)
+        self.cells += 1
+
+
+class Engine:
+    def __init__(self, rules: ruleset.RuleSet, threshold: float = DEFAULT_THRESHOLD):
+        self.rules = rules
+        self.matcher = Matcher(rules)
+        self.threshold = threshold
+
+    @classmethod
+    def default(cls, extra_rules: tuple[str, ...] = ()) -> "Engine":
+        return _default_engine(tuple(str(x) for x in extra_rules))
+
+    # -- files --------------------------------------------------------------------------
+    def scan_path(self, path: str | os.PathLike, *, display: str | None = None) -> Report:
+        name = display or str(path)
+        p = Path(path)
+        try:
+            if p.is_symlink() and not p.exists():
+                return Report(name, error="broken symbolic link")
+            size = p.stat().st_size
+            if size > MAX_FILE_BYTES:
+                return Report(name, error=f"file too large ({size >> 20} MiB; limit {MAX_FILE_BYTES >> 20} MiB)")
+            data = p.read_bytes()
+        except IsADirectoryError:
+            return Report(name, error="is a directory")
+        except PermissionError:
+            return Report(name, error="permission denied")
+        except OSError as e:
+            return Report(name, error=f"cannot read: {e.strerror or e}")
+        return self.scan_bytes(data, name, filename=p.name)
+
+    def scan_bytes(self, data: bytes, name: str, *, filename: str | None = None) -> Report:
+        try:
+            units = read_units(data, filename or name)
+        except ReadError as e:
+            return Report(name, error=str(e))
+        except (RecursionError, MemoryError) as e:
+            return Report(name, error=f"input too deeply nested or too large to read ({type(e).__name__})")
+        return self.scan_units(units, name)
+
+    def scan_units(self, units: list[Unit], name: str) -> Report:
+        try:
+            col = Collector()
+            for u in units:
+                col.run(u)
+            hits = self.matcher.hits(col.facts)
+            waivers = _waivers(units)
+            findings = self._findings(hits, waivers, name)
+        except (RecursionError, MemoryError) as e:
+            return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        return self._report(name, findings, len(units))
+
+    # -- cells and commands -------------------------------------------------------------
+    def new_context(self) -> CellContext:
+        return CellContext()
+
+    def check_cell(self, code: str, context: CellContext | None = None, *, cell: int | None = None,
+                   remember: bool = True, name: str = "<cell>", lang: str = PYTHON) -> Report:
+        """Findings this cell takes part in, read together with what earlier cells of the
+        session did (a download in cell 3, the run in cell 7). Findings made only of
+        earlier cells' evidence are not repeated."""
+        ctx = context if context is not None else CellContext()
+        unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
+        try:
+            col = Collector()
+            col.run(unit)
+            new_hits = self.matcher.hits(col.facts)
+            waivers = _waivers([unit])
+            merged = {k: list(v) for k, v in ctx.hits.items()}
+            for leaf, facts in new_hits.items():
+                merged.setdefault(leaf, []).extend(facts)
+            new_ids = {id(f) for fs in new_hits.values() for f in fs}
+            findings = [f for f in self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)]
+        except (RecursionError, MemoryError) as e:
+            return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        if remember:
+            ctx.remember(new_hits, waivers)
+        return self._report(name, findings, 1)
+
+    def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
+        """A process's command line (a string, or argv as the kernel reports it)."""
+        if isinstance(cmdline, list):
+            import shlex
+            cmdline = " ".join(shlex.quote(a) for a in cmdline)
+        return self.scan_units([Unit(cmdline, SHELL)], name)
+
+    # -- internals ------------------------------------------------------------------------
+    def _findings(self, hits, waivers: dict[str, str], file: str | None, must_include: set[int] | None = None):
+        out = []
+        for rule, facts in self.matcher.evaluate(hits):
+            if must_include is not None and not any(id(f) in must_include for f in facts):
+                continue
+            seen, evidence = set(), []
+            for f in facts:
+                key = (f.unit.cell, f.line, f.kind, f.value)
+                if key not in seen:
+                    seen.add(key)
+                    evidence.append(f.evidence(file))
+            conf = rule.confidence
+            if any(e.deobfuscated for e in evidence):
+                conf = min(0.99, conf + HIDDEN_BONUS)
+            out.append(Finding(rule.id, rule.category, conf, rule.severity, rule.title, rule.explanation,
+                               evidence[:20], waived=waivers.get(rule.id)))
+        out.sort(key=lambda f: (-f.confidence, f.rule_id))
+        return out
+
+    def _report(self, name: str, findings: list[Finding], units: int) -> Report:
+        verdict = "flag" if any(c.confidence >= self.threshold for c in categories_of(findings)) else "allow"
+        return Report(name, findings, verdict=verdict, units=units)
+
+
+def _waivers(units: list[Unit]) -> dict[str, str]:
+    """Inline waivers: ``# nbwarden: allow NBW301 -- reason``. The policy decides whether
+    they are honoured; the engine only reads them."""
+    out: dict[str, str] = {}
+    for u in units:
+        if "nbwarden" not in u.code:
+            continue
+        for m in _WAIVER.finditer(u.code):
+            reason = (m.group(2) or "").strip() or "no reason given"
+            for rid in re.findall(r"NBW\d+", m.group(1), re.I):
+                out[rid.upper()] = reason
+    return out
+
+
+@lru_cache(maxsize=8)
+def _default_engine(extra: tuple[str, ...]) -> Engine:
+    return Engine(ruleset.load(list(extra)))
+
+
+__all__ = ["Engine", "CellContext", "Report", "Finding"]

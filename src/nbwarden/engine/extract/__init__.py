@@ -1,0 +1,202 @@
+"""Extraction: units of code in, facts out.
+
+``Collector`` is the single place facts are made. The Python and shell extractors call
+``command()`` / ``string()`` / ``fact()`` on it and hand it code they uncovered (a decoded
+payload, the body of ``bash -c``) through ``unit()``, which analyses that code like the
+original, one level deeper, within a fixed depth and byte budget.
+"""
+from __future__ import annotations
+
+import re
+
+from ..deobfuscate import try_base64_literal
+from ..model import PYTHON, SHELL, TEXT, Fact, Unit
+from . import shell as sh
+
+MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
+MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
+MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
+MAX_UNIT_BYTES = 2 << 20  # larger units are read as text (strings only), not parsed
+_PATH_EXT = re.compile(r"(?i)[\w.\-]+\.(?:onnx|pth|pt|ckpt|safetensors|pb|tflite|engine|bin|h5|dat|"
+                       r"exe|tar\.gz|tgz|tar\.xz|zip|7z|AppImage|deb|jar|so|npz|pkl|index|yaml)$")
+
+
+class Collector:
+    def __init__(self):
+        self.facts: list[Fact] = []
+        self.decoded_bytes = 0
+        self._lines: dict[int, list[str]] = {}
+        self._chmodded: set[str] = set()
+        self._shell_vars: dict[str, str] = {}
+        self.notes: list[str] = []
+
+    # -- making facts -----------------------------------------------------------------
+    def snippet(self, unit: Unit, line: int) -> str:
+        lines = self._lines.get(id(unit))
+        if lines is None:
+            lines = self._lines[id(unit)] = unit.code.split("\n")
+        idx = line - unit.line if not unit.hidden else 0
+        if unit.hidden:
+            text = unit.code.strip().split("\n", 1)[0]
+        else:
+            text = lines[idx] if 0 <= idx < len(lines) else ""
+        text = text.strip()
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    def fact(self, kind: str, value: str, unit: Unit, line: int) -> None:
+        if len(value) > MAX_MATCH_VALUE:
+            value = value[:MAX_MATCH_VALUE]
+        self.facts.append(Fact(kind, value, unit, line, self.snippet(unit, line)))
+
+    def string(self, value: str, unit: Unit, line: int, *, decode_literal: bool = True) -> None:
+        """A string the code uses; URLs, repositories and file names inside it become facts
+        of their own, and a literal that is base64 of text is read as that text too."""
+        self.fact("string", value, unit, line)
+        self.derived(value, unit, line)
+        if decode_literal and len(value) >= 16:
+            hidden = try_base64_literal(value)
+            if hidden is not None:
+                self.unit(hidden, TEXT, unit, line, "base64 literal")
+
+    def derived(self, value: str, unit: Unit, line: int) -> None:
+        for url, host, rest in sh.urls_in(value):
+            self.fact("url", url, unit, line)
+            self.fact("host", host, unit, line)
+            repo = sh.repo_of(rest, host)
+            if repo:
+                self.fact("repo", repo, unit, line)
+        if "." in value and len(value) < 4096:
+            for word in value.split():
+                m = _PATH_EXT.search(word.strip("'\",;()[]"))
+                if m:
+                    self.fact("path", m.group(0).rsplit("/", 1)[-1], unit, line)
+
+    # -- code uncovered inside code -----------------------------------------------------
+    def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:
+        """Analyse code found inside ``parent`` (decoded, or passed to a shell) like the
+        original. Plain-sight shell (``!cmd``) keeps depth; decoded code goes one deeper."""
+        hidden = parent.hidden + (1 if how else 0)
+        if hidden > MAX_HIDDEN_DEPTH:
+            self.notes.append(f"decoding stopped at depth {MAX_HIDDEN_DEPTH}")
+            return
+        if how:
+            self.decoded_bytes += len(code)
+            if self.decoded_bytes > MAX_DECODED_BYTES:
+                self.notes.append("decoded-code budget exhausted")
+                return
+            how = f"{parent.how} -> {how}" if parent.how else how
+            self.fact("behaviour", "decoded-code", parent, line)
+        sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how)
+        self.run(sub)
+
+    def run(self, unit: Unit) -> None:
+        from . import python as py
+        if len(unit.code) > MAX_UNIT_BYTES:
+            self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
+            py.text_facts(self, Unit(unit.code[:MAX_UNIT_BYTES], TEXT, unit.cell, unit.line, unit.hidden, unit.how))
+            return
+        if unit.lang == PYTHON:
+            py.python_facts(self, unit)
+        elif unit.lang == SHELL:
+            self.shell(unit.code, unit, unit.line)
+        else:
+            py.text_facts(self, unit)
+
+    # -- shell ------------------------------------------------------------------------
+    def shell(self, text: str, unit: Unit, line: int) -> None:
+        multi = "\n" in text.strip()
+        for pipe in sh.split_commands(text):
+            raw_line = line
+            if multi:  # find the line of this pipeline inside a multi-line script
+                first = pipe[0][1]
+                idx = text.find(first)
+                raw_line = line + text.count("\n", 0, idx) if idx >= 0 else line
+            self._pipeline(pipe, unit, raw_line)
+        for m in sh._SUBST.finditer(text):
+            inner = m.group(1) or m.group(2)
+            if inner and inner.strip():
+                self.shell(inner, unit, line)
+
+    def _pipeline(self, pipe, unit: Unit, line: int) -> None:
+        progs = []
+        for argv, _raw in pipe:
+            if argv[0] in ("export", "declare", "local", "readonly"):
+                argv = argv[1:] or ["export"]
+            if all(sh._ASSIGN.match(a) for a in argv):  # VAR=value: remembered, expanded later
+                for a in argv:
+                    k, _, v = a.partition("=")
+                    self._shell_vars[k] = self._expand(v)
+                    if len(v) > 2:
+                        self.string(self._shell_vars[k], unit, line)
+                continue
+            argv = [self._expand(a) for a in argv]
+            argv, script = sh.unwrap(argv)
+            if not argv:
+                continue
+            prog = argv[0].rsplit("/", 1)[-1].lower()
+            progs.append(prog)
+            self.command(prog, argv, unit, line)
+            if script is not None:
+                if script.startswith("py:"):
+                    self.unit(script[3:], PYTHON, unit, line, "")
+                else:
+                    self.shell(script, unit, line)
+        if len(progs) >= 2:
+            if progs[0] in sh._DOWNLOADERS and (progs[-1] in sh._SHELLS or sh._PYTHONS.match(progs[-1])):
+                self.fact("behaviour", "pipe-to-shell", unit, line)
+            hidden = sh.decode_echo_pipeline(pipe)
+            if hidden:
+                self.unit(hidden, SHELL, unit, line, "base64 | sh")
+
+    def _expand(self, arg: str) -> str:
+        if "$" not in arg or not self._shell_vars:
+            return arg
+        return sh._VAR.sub(lambda m: self._shell_vars.get(m.group(1) or m.group(2), m.group(0)), arg)
+
+    def command(self, prog: str, argv: list[str], unit: Unit, line: int) -> None:
+        self.fact("program", prog, unit, line)
+        text = " ".join([prog] + argv[1:])
+        self.fact("command", text[:sh.MAX_COMMAND], unit, line)
+        exe = argv[0]
+        if exe.startswith(sh._TMP_DIRS) or exe.startswith("./") and exe[2:] in self._chmodded:
+            self.fact("behaviour", "run-downloaded-binary" if exe[2:] in self._chmodded else "run-from-tmp",
+                      unit, line)
+        elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
+            self.fact("behaviour", "run-downloaded-binary", unit, line)
+        if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
+            for a in argv[2:]:
+                self._chmodded.add(a.rsplit("/", 1)[-1])
+        sub = argv[1] if len(argv) > 1 else ""
+        if sh._PYTHONS.match(prog) and sub == "-m" and len(argv) > 2:
+            mod = argv[2]
+            self.fact("call", f"-m {mod}", unit, line)
+            if mod == "pip" and len(argv) > 3:
+                prog, sub, argv = "pip", argv[3], argv[2:]
+        if (prog, sub) in sh._INSTALL_CMDS:
+            for a in argv[2:]:
+                if a.startswith("-") or a in ("install", "pip"):
+                    continue
+                self._package(a, unit, line)
+        if prog == "git" and sub == "clone":
+            for a in argv[2:]:
+                if not a.startswith("-"):
+                    self.derived(a, unit, line)
+                    if not any(True for _ in sh.urls_in(a)) and a.count("/") == 1:
+                        self.fact("repo", f"github.com/{a}".lower(), unit, line)
+                    break
+        for a in argv[1:]:
+            if "://" in a or "." in a:
+                self.derived(a, unit, line)
+
+    def _package(self, spec: str, unit: Unit, line: int) -> None:
+        if "://" in spec:
+            self.derived(spec, unit, line)
+            egg = re.search(r"#egg=([\w.\-]+)", spec)
+            if egg:
+                self.fact("package", egg.group(1).lower(), unit, line)
+            return
+        name = re.split(r"[\[=<>~!;@ ]", spec.strip("'\""), 1)[0].lower().replace("_", "-")
+        if name and not name.startswith(("/", ".")) and not name.endswith((".txt", ".whl")):
+            self.fact("package", name, unit, line)
+        elif name.endswith(".whl"):
+            self.fact("path", name.rsplit("/", 1)[-1], unit, line)

@@ -1,0 +1,130 @@
+"""IPython syntax, read the way IPython runs it, without IPython on the hot path.
+
+A cell is split into plain Python (each ``!cmd`` / ``%magic`` line replaced by a harmless
+statement of the same indentation, so line numbers stay true) plus the shell commands and
+magics those lines stand for. ``%%bash`` / ``%%sh`` / ``%%script`` cells are shell as a
+whole; ``%%writefile`` cells are the file they write. Only when the cheap rewrite still does
+not parse is IPython's own TransformerManager tried (five times slower than ``ast.parse``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_LINE_MAGIC = re.compile(r"^([ \t]*)(?:([\w.\[\], ]+?)\s*=\s*)?(!!?|%{1,2})(.*)$")
+_CELL_SHELL = {"bash", "sh", "script", "shell", "system", "sx", "zsh"}
+_LINE_SHELL = {"sx", "system"}
+_INSTALLERS = {"pip", "pip3", "conda", "mamba", "uv"}
+
+
+@dataclass
+class Split:
+    python: str | None  # the Python left once shell/magic lines are replaced; None = not Python
+    shell: list[tuple[str, int]] = field(default_factory=list)  # (command text, line within cell)
+    magics: list[tuple[str, str, int]] = field(default_factory=list)  # (name, args, line)
+    files: list[tuple[str, str, int]] = field(default_factory=list)  # %%writefile (path, body, line)
+
+
+def has_ipython_syntax(code: str) -> bool:
+    """Cheap test: could any line be a shell escape or a magic?"""
+    return "!" in code or "%" in code
+
+
+def split_cell(code: str) -> Split:
+    first, _, rest = code.lstrip("\n").partition("\n")
+    lead = len(code) - len(code.lstrip("\n"))
+    if first.startswith("%%"):
+        name, _, args = first[2:].strip().partition(" ")
+        body_line = lead + 2
+        if name in _CELL_SHELL:
+            if name == "script" and args.strip() and not any(s in args for s in ("sh", "bash", "zsh")):
+                if "python" in args:
+                    return split_cell(rest)._shifted(1)
+                return Split(None, magics=[(name, args, lead + 1)])
+            return Split(None, shell=[(rest, body_line)], magics=[(name, args, lead + 1)])
+        if name in ("writefile", "file"):
+            path = args.replace("-a", "").strip().strip("'\"")
+            return Split(None, files=[(path, rest, body_line)], magics=[(name, args, lead + 1)])
+        if name in ("html", "javascript", "js", "markdown", "latex", "svg", "perl", "ruby", "R", "sql"):
+            return Split(None, magics=[(name, args, lead + 1)])
+        # %%time, %%capture, %%timeit ...: the body is Python run as usual
+        inner = split_cell(rest)._shifted(lead + 1)
+        inner.magics.insert(0, (name, args, lead + 1))
+        if inner.python is not None:
+            inner.python = "\n" * (lead + 1) + inner.python
+        return inner
+    out = Split(None)
+    lines = code.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = _LINE_MAGIC.match(line) if ("!" in line or "%" in line) else None
+        if m is None or (m.group(2) and m.group(3).startswith("%%")):
+            i += 1
+            continue
+        indent, target, sigil, body = m.groups()
+        start = i
+        while body.endswith("\\") and i + 1 < len(lines):  # continued shell line
+            i += 1
+            body = body[:-1] + " " + lines[i].strip()
+        if sigil.startswith("!"):
+            if target is not None and not _looks_like_target(target):
+                i += 1
+                continue
+            out.shell.append((body, start + 1))
+        else:
+            name, _, args = body.strip().partition(" ")
+            if not name or not name[0].isalpha():
+                i += 1
+                continue
+            out.magics.append((name, args, start + 1))
+            if name in _INSTALLERS:
+                out.shell.append((f"{name} {args}", start + 1))
+            elif name in _LINE_SHELL:
+                out.shell.append((args, start + 1))
+            elif name in ("cd", "env", "set_env", "run", "load_ext", "tensorboard"):
+                out.shell.append((_magic_as_command(name, args), start + 1))
+        stub = f"{indent}{target} = []" if target else f"{indent}pass"
+        lines[start] = stub
+        for j in range(start + 1, i + 1):
+            lines[j] = f"{indent}pass"
+        i += 1
+    out.python = "\n".join(lines)
+    return out
+
+
+def _looks_like_target(t: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*", t.strip()))
+
+
+def _magic_as_command(name: str, args: str) -> str:
+    if name == "cd":
+        return f"cd {args}"
+    if name in ("env", "set_env"):
+        return f"export {args.replace(' ', '=', 1) if '=' not in args else args}"
+    if name == "run":
+        return f"python {args}"
+    return f"%{name} {args}"
+
+
+def _shifted(self: Split, by: int) -> Split:
+    self.shell = [(s, n + by) for s, n in self.shell]
+    self.magics = [(a, b, n + by) for a, b, n in self.magics]
+    self.files = [(a, b, n + by) for a, b, n in self.files]
+    return self
+
+
+Split._shifted = _shifted
+
+
+def transform_with_ipython(code: str) -> str | None:
+    """IPython's own transformation, for cells the cheap rewrite cannot make parse.
+    None when IPython is not installed or also fails."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return None
+    try:
+        return TransformerManager().transform_cell(code)
+    except Exception:  # IPython raises many kinds on garbage; any of them means "no"
+        return None

@@ -1,0 +1,296 @@
+"""Python (and IPython) code to facts, in one walk over the syntax tree.
+
+What counts as use: imports, calls (import aliases resolved), keyword arguments with
+constant values, strings the code uses, names it defines, and the commands it hands to a
+shell. What does not: strings only printed, logged or displayed, and docstrings; a word in
+a print or a comment is not evidence of use. Strings built from pieces, and payloads
+decoded then run, are folded (see ``deobfuscate``) and analysed like plain code.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+
+from ..deobfuscate import Folder, as_text
+from ..model import PYTHON, SHELL, Unit
+from .ipython import has_ipython_syntax, split_cell, transform_with_ipython
+
+#: Calls whose string arguments are shown to a person, not used by the program.
+_DISPLAY = frozenset({"print", "display", "Markdown", "HTML", "logging.info", "logging.debug", "logging.warning",
+                      "logging.error", "logger.info", "logger.debug", "logger.warning", "logger.error",
+                      "log.info", "log.debug", "log.warning", "warnings.warn", "st.write", "st.markdown",
+                      "st.title", "st.header", "st.text", "tqdm.write", "IPython.display.Markdown",
+                      "IPython.display.HTML", "IPython.display.display", "pprint", "pprint.pprint", "gr.Markdown"})
+_DISPLAY_SHORT = frozenset({"info", "debug", "warning", "error", "critical", "write", "set_description",
+                            "set_title", "add_text", "markdown", "Markdown", "caption"})
+#: Calls that run their argument as a shell command line.
+_SHELL_CALLS = frozenset({"os.system", "os.popen", "subprocess.run", "subprocess.call", "subprocess.check_call",
+                          "subprocess.check_output", "subprocess.Popen", "subprocess.getoutput",
+                          "subprocess.getstatusoutput", "get_ipython().system", "get_ipython().getoutput",
+                          "get_ipython().system_raw", "pexpect.spawn", "pexpect.run", "os.spawnl", "os.spawnlp",
+                          "os.execl", "os.execlp", "os.execv", "os.execvp", "os.posix_spawn", "os.posix_spawnp",
+                          "asyncio.create_subprocess_shell", "asyncio.create_subprocess_exec", "commands.getoutput",
+                          "sh.Command", "plumbum.local", "sp.run", "sp.call", "sp.Popen", "sp.check_output",
+                          "sp.check_call", "run_command", "ipython.system"})
+_EXEC_CALLS = frozenset({"exec", "eval", "compile", "builtins.exec", "builtins.eval", "execfile"})
+_MAGIC_CALLS = frozenset({"get_ipython().run_line_magic", "get_ipython().run_cell_magic", "get_ipython().magic"})
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w., ]+))", re.M)
+_STRING_RE = re.compile(r"""(?s)("{3}|'{3}|"|')(.{0,4096}?)(?<!\\)\1""")
+
+
+def _parse(code: str) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+
+
+def python_facts(col, unit: Unit) -> None:
+    code = unit.code
+    tree = _parse(code)
+    if tree is None and has_ipython_syntax(code):
+        split = split_cell(code)
+        for text, line in split.shell:
+            col.shell(text, unit, unit.line + line - 1)
+        for name, args, line in split.magics:
+            col.fact("call", f"%{name}", unit, unit.line + line - 1)
+        for path, body, line in split.files:
+            _written_file(col, unit, path, body, unit.line + line - 1)
+        if split.python is None:
+            return
+        code = split.python
+        tree = _parse(code)
+        if tree is None:
+            transformed = transform_with_ipython(unit.code)
+            tree = _parse(transformed) if transformed else None
+    if tree is None:
+        col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
+        text_facts(col, unit)
+        return
+    _walk(col, unit, tree)
+
+
+def _written_file(col, unit: Unit, path: str, body: str, line: int) -> None:
+    col.fact("path", path.rsplit("/", 1)[-1], unit, line)
+    lang = SHELL if path.endswith((".sh", ".bash")) else PYTHON if path.endswith(".py") else None
+    if lang == SHELL:
+        col.shell(body, unit, line + 1)
+    elif lang == PYTHON:
+        sub = Unit(body, PYTHON, unit.cell, line + 1, unit.hidden, unit.how)
+        python_facts(col, sub)
+    else:
+        text_facts(col, Unit(body, "text", unit.cell, line + 1, unit.hidden, unit.how))
+
+
+def text_facts(col, unit: Unit) -> None:
+    """Code that is not valid Python (other kernels' languages, broken cells, oversized
+    cells): imports and quoted strings found by pattern, and the text itself as one
+    string, so literal evidence is not lost."""
+    code = unit.code
+    for m in _IMPORT_RE.finditer(code):
+        line = unit.line + code.count("\n", 0, m.start())
+        for mod in (m.group(1) or m.group(2) or "").split(","):
+            mod = mod.strip().split(" ")[0]
+            if mod:
+                col.fact("import", mod, unit, line)
+    for m in _STRING_RE.finditer(code):
+        s = m.group(2)
+        if s.strip():
+            col.string(s, unit, unit.line + code.count("\n", 0, m.start()))
+    col.fact("string", code, unit, unit.line)
+    col.derived(code, unit, unit.line)
+
+
+def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
+    parts = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            inner = _dotted(node.func, aliases)
+            parts.append(inner + "()")
+            break
+        elif isinstance(node, ast.Name):
+            parts.append(aliases.get(node.id, node.id))
+            break
+        else:
+            parts.append("")
+            break
+    return ".".join(reversed(parts))
+
+
+def _walk(col, unit: Unit, tree: ast.Module) -> None:
+    aliases: dict[str, str] = {}
+    env: dict[str, ast.AST] = {}
+    skip: set[int] = set()
+    calls: list[ast.Call] = []
+    base = unit.line - 1
+    fact = col.fact
+    # One pass collects imports, names and the nodes the second part needs.
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is ast.Constant:
+            if id(node) in skip:
+                continue
+            v = node.value
+            if type(v) is str:
+                if v.strip() and len(v) > 2:
+                    col.string(v, unit, base + node.lineno)
+            elif type(v) is bytes and 2 < len(v) < 65536:
+                s = as_text(v)
+                if s:
+                    col.string(s, unit, base + node.lineno)
+        elif t is ast.Call:
+            calls.append(node)
+            func = node.func
+            name = _dotted(func, aliases)
+            if name in _DISPLAY or (type(func) is ast.Attribute and func.attr in _DISPLAY_SHORT):
+                for a in node.args:
+                    _skip_literal(a, skip)
+        elif t is ast.Expr:
+            if type(node.value) is ast.Constant:
+                skip.add(id(node.value))
+        elif t is ast.Import:
+            for a in node.names:
+                fact("import", a.name, unit, base + node.lineno)
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif t is ast.ImportFrom:
+            mod = node.module or ""
+            fact("import", mod, unit, base + node.lineno)
+            for a in node.names:
+                full = f"{mod}.{a.name}" if mod else a.name
+                aliases[a.asname or a.name] = full
+                if a.name != "*":
+                    fact("import", full, unit, base + node.lineno)
+        elif t is ast.Assign:
+            if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+                env[node.targets[0].id] = node.value
+        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+            fact("define", node.name, unit, base + node.lineno)
+            body = node.body
+            if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
+                skip.add(id(body[0].value))
+        elif t is ast.JoinedStr:
+            if id(node) in skip:
+                for v in node.values:
+                    skip.add(id(v))
+                continue
+            has_const = False
+            for v in node.values:
+                if type(v) is ast.Constant:
+                    skip.add(id(v))
+                    has_const = True
+            if has_const and len(node.values) > 1:
+                folder = Folder(env, aliases)
+                r = folder.fold(node)
+                if r is not None and isinstance(r[0], str):
+                    col.string(r[0], unit, base + node.lineno, decode_literal=False)
+        elif t is ast.BinOp and type(node.op) is ast.Add and type(node.left) in (ast.Constant, ast.BinOp, ast.Name):
+            r = Folder(env, aliases).fold(node)
+            if r is not None and isinstance(r[0], str) and r[1]:
+                _hidden_string(col, unit, r, base + node.lineno)
+    folder = Folder(env, aliases)
+    for node in calls:
+        _call(col, unit, node, aliases, folder, base + node.lineno)
+
+
+def _skip_literal(node: ast.AST, skip: set[int]) -> None:
+    if type(node) is ast.Constant:
+        skip.add(id(node))
+    elif type(node) is ast.JoinedStr:
+        skip.add(id(node))
+        for v in node.values:
+            skip.add(id(v))
+
+
+def _hidden_string(col, unit: Unit, folded, line: int) -> None:
+    value, how = folded
+    text = as_text(value)
+    if text is None or len(text) < 3:
+        return
+    sub = Unit(text, "text", unit.cell, line, unit.hidden + (how not in ("", "concat")), f"{how}")
+    col.fact("string", text, sub, line)
+    col.derived(text, sub, line)
+
+
+def _call(col, unit: Unit, node: ast.Call, aliases, folder: Folder, line: int) -> None:
+    name = _dotted(node.func, aliases)
+    short = name.rsplit(".", 1)[-1]
+    col.fact("call", name, unit, line)
+    for kw in node.keywords:
+        v = kw.value
+        if kw.arg and type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
+            col.fact("kwarg", f"{short}:{kw.arg}={v.value}", unit, line)
+    if not node.args:
+        return
+    arg0 = node.args[0]
+    if name in _SHELL_CALLS or (short in ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
+                                and name.startswith(("os.", "subprocess.", "sp.", "get_ipython"))):
+        cmd = _command_text(arg0, folder)
+        if name.startswith(("os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess_exec")):
+            parts = [_fold_text(a, folder) for a in node.args[1 if name.startswith("os.spawn") else 0:]]
+            cmd = " ".join(p for p in parts if p)
+        if cmd:
+            folded = folder.fold(arg0)
+            how = folded[1] if folded and folded[1] not in ("", "concat") else ""
+            if how:
+                col.unit(cmd, SHELL, unit, line, how + " -> shell")
+            else:
+                col.shell(cmd, unit, line)
+    elif name in _EXEC_CALLS or short in ("exec", "eval") and name.startswith("builtins"):
+        folded = folder.fold(arg0)
+        if folded is not None:
+            text = as_text(folded[0])
+            if text:
+                col.unit(text, PYTHON, unit, line, (folded[1] or "string") + f" -> {name}")
+    elif name in _MAGIC_CALLS:
+        magic = _fold_text(arg0, folder) or ""
+        rest = [_fold_text(a, folder) or "" for a in node.args[1:]]
+        col.fact("call", f"%{magic}", unit, line)
+        if magic in ("pip", "conda", "sx", "system") and rest:
+            col.shell(("" if magic in ("sx", "system") else magic + " ") + rest[0], unit, line)
+        elif magic in ("bash", "sh", "script") and len(rest) >= 2:
+            col.shell(rest[1], unit, line + 1)
+        elif magic == "writefile" and len(rest) >= 2:
+            _written_file(col, unit, rest[0], rest[1], line)
+    elif short == "join" and type(node.func) is ast.Attribute:
+        folded = folder.fold(node)
+        if folded is not None and folded[1]:
+            _hidden_string(col, unit, folded, line)
+    elif short in ("b64decode", "decodebytes", "fromhex", "unhexlify", "decompress", "decode"):
+        folded = folder.fold(node)
+        if folded is not None and folded[1]:
+            text = as_text(folded[0])
+            if text:
+                # decoded text that parses as Python is analysed as code, anything else as a string
+                lang = PYTHON if _parse(text) is not None and ("(" in text or "import" in text) else "text"
+                col.unit(text, lang, unit, line, folded[1])
+
+
+def _fold_text(node: ast.AST, folder: Folder) -> str | None:
+    r = folder.fold(node)
+    if r is None:
+        if type(node) is ast.Attribute and _dotted(node, {}) == "sys.executable":
+            return "python"
+        return None
+    return as_text(r[0]) if not isinstance(r[0], int) else str(r[0])
+
+
+def _command_text(node: ast.AST, folder: Folder) -> str | None:
+    """A command line from a string or an argv list; unknown list items become '?'."""
+    if type(node) in (ast.List, ast.Tuple):
+        parts = [_fold_text(e, folder) for e in node.elts]
+        if not any(parts):
+            return None
+        return " ".join(_quote(p) if p is not None else "?" for p in parts)
+    if type(node) is ast.Name and node.id in folder.env and type(folder.env[node.id]) in (ast.List, ast.Tuple):
+        return _command_text(folder.env[node.id], folder)
+    return _fold_text(node, folder)
+
+
+def _quote(s: str) -> str:
+    return f"'{s}'" if (" " in s or not s) and "'" not in s else s

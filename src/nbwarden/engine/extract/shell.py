@@ -1,0 +1,165 @@
+"""Shell command lines to facts: the program each simple command runs (wrappers such as
+``sudo``, ``nohup``, ``bash -c`` unwrapped), the whole command, packages installed,
+repositories cloned, URLs fetched, files named, and behaviours that only show across a
+pipeline or a sequence (``curl ... | sh``, ``chmod +x f`` then ``./f``, ``echo <b64> | base64
+-d | sh``)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import shlex
+
+from ..deobfuscate import as_text
+
+_OPERATORS = {"|", "||", "&&", ";", "&", ";;", "|&", "(", ")", "\n"}
+_WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "setsid", "stdbuf", "env", "command",
+             "builtin", "doas", "chronic", "unbuffer", "torsocks", "proxychains", "proxychains4"}
+_SHELLS = {"sh", "bash", "zsh", "dash", "ash", "ksh"}
+_PYTHONS = re.compile(r"^python[\d.]*$")
+_SUBST = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20})://([^\s'\"<>()\[\]{}|\\^`]+)")
+_VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+_ASSIGN = re.compile(r"^[A-Za-z_]\w*=")
+_INSTALL_CMDS = {("pip", "install"), ("pip3", "install"), ("conda", "install"), ("mamba", "install"),
+                 ("apt", "install"), ("apt-get", "install"), ("npm", "install"), ("npm", "i"),
+                 ("yarn", "add"), ("gem", "install"), ("cargo", "install"), ("uv", "pip"), ("uv", "add"),
+                 ("pipx", "install"), ("brew", "install"), ("snap", "install"), ("go", "install"),
+                 ("pnpm", "add"), ("apk", "add"), ("yum", "install"), ("dnf", "install")}
+_DOWNLOADERS = {"wget", "curl", "aria2c", "gdown", "axel"}
+_TMP_DIRS = ("/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/")
+MAX_COMMAND = 4096
+
+
+def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
+    """Pipelines of simple commands: [[(argv, raw_text), ...], ...]. Unbalanced quotes fall
+    back to whitespace splitting of that line rather than losing it."""
+    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    pipelines: list[list[tuple[list[str], str]]] = []
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        try:
+            lex = shlex.shlex(s, posix=True, punctuation_chars=";&|()<>")
+            lex.whitespace_split = True
+            lex.commenters = "#"
+            tokens = list(lex)
+        except ValueError:
+            tokens = s.split()
+        pipe: list[tuple[list[str], str]] = []
+        argv: list[str] = []
+        redirect = False
+        for tok in tokens:
+            if tok in _OPERATORS or (set(tok) <= set(";&|()") and tok):
+                if argv:
+                    pipe.append((argv, s))
+                argv = []
+                if tok not in ("|", "|&"):
+                    if pipe:
+                        pipelines.append(pipe)
+                    pipe = []
+                continue
+            if set(tok) <= set("<>&") and tok:
+                redirect = True
+                continue
+            if redirect:
+                redirect = False
+                continue
+            argv.append(tok)
+        if argv:
+            pipe.append((argv, s))
+        if pipe:
+            pipelines.append(pipe)
+    return pipelines
+
+
+def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
+    """Strip wrappers and env assignments; returns (argv, inline_script). The inline script
+    is the string of ``bash -c '...'``, or ``python -c '...'`` marked with a "py:" prefix."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        base = a.rsplit("/", 1)[-1]
+        if _ASSIGN.match(a):
+            i += 1
+        elif base in _WRAPPERS:
+            i += 1
+            while i < len(argv) and argv[i].startswith("-"):
+                i += 1 + (argv[i] in ("-u", "-n", "-g", "-c", "-o", "-e", "-i") and base != "env")
+        elif base == "timeout":
+            i += 1
+            while i < len(argv) and (argv[i].startswith("-") or argv[i][:1].isdigit()):
+                i += 1
+        elif base in ("screen", "tmux"):
+            j = i + 1
+            while j < len(argv) and (argv[j].startswith("-") or argv[j] in ("new", "new-session")):
+                j += 1 + (argv[j] in ("-S", "-s", "-n", "-t"))
+            if j >= len(argv):
+                return argv[i:], None
+            i = j
+        elif base == "xargs":
+            i += 1
+            while i < len(argv) and argv[i].startswith("-"):
+                i += 1
+        else:
+            break
+    argv = argv[i:]
+    if len(argv) >= 3 and argv[0].rsplit("/", 1)[-1] in _SHELLS:
+        for k, a in enumerate(argv[1:-1], 1):
+            if a.startswith("-") and "c" in a:
+                return argv, argv[k + 1]
+    if len(argv) >= 3 and _PYTHONS.match(argv[0].rsplit("/", 1)[-1]) and argv[1] == "-c":
+        return argv, "py:" + argv[2]
+    return argv, None
+
+
+def urls_in(s: str):
+    if "://" not in s:
+        return
+    for m in _URL.finditer(s):
+        scheme, rest = m.group(1).lower(), m.group(2)
+        host = re.split(r"[/:?#]", rest.split("@")[-1], 1)[0].lower()
+        yield f"{scheme}://{rest}", host, rest
+
+
+def repo_of(url_rest: str, host: str) -> str | None:
+    """'github.com/owner/name' for a URL into a code host, whatever follows the name."""
+    if host.endswith(("github.com", "gitlab.com", "bitbucket.org", "huggingface.co", "codeberg.org", "gitee.com")):
+        parts = url_rest.split("@")[-1].split("?")[0].split("#")[0].split("/")
+        if len(parts) >= 3 and parts[1] and parts[2]:
+            name = parts[2][:-4] if parts[2].endswith(".git") else parts[2]
+            owner = parts[1]
+            if host.endswith("huggingface.co") and owner in ("spaces", "datasets") and len(parts) >= 4:
+                owner, name = f"{parts[1]}/{parts[2]}", parts[3]
+            return f"{host.removeprefix('www.')}/{owner}/{name}".lower()
+    if host in ("raw.githubusercontent.com", "objects.githubusercontent.com"):
+        parts = url_rest.split("/")
+        if len(parts) >= 3:
+            return f"github.com/{parts[1]}/{parts[2]}".lower()
+    return None
+
+
+def decode_echo_pipeline(pipe: list[tuple[list[str], str]]) -> str | None:
+    """``echo <b64> | base64 -d | sh`` (or ``xxd -r -p``): the hidden script, if any."""
+    if len(pipe) < 3:
+        return None
+    first, second, last = pipe[0][0], pipe[1][0], pipe[-1][0]
+    if first[0] not in ("echo", "printf") or len(first) < 2:
+        return None
+    last_prog = last[0].rsplit("/", 1)[-1]
+    if last_prog not in _SHELLS and not _PYTHONS.match(last_prog):
+        return None
+    payload = first[-1]
+    try:
+        if second[0] in ("base64", "openssl") and any(a in ("-d", "--decode", "-D", "-base64") for a in second):
+            raw = base64.b64decode(payload + "=" * (-len(payload) % 4))
+        elif second[0] == "xxd" and "-r" in second:
+            raw = binascii.unhexlify(payload)
+        elif second[0] == "rev":
+            return payload[::-1]
+        else:
+            return None
+    except (binascii.Error, ValueError):
+        return None
+    return as_text(raw)

@@ -1,0 +1,153 @@
+"""The engine's vocabulary: what it reads (units), what it sees (facts) and what it says (findings).
+
+Everything here is a plain dataclass so that the other layers (Jupyter server, kernel
+extension, watcher, policy service) can serialise a report with `to_dict()` and never
+import the engine's internals.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Languages a unit of code can be in.
+PYTHON, SHELL, TEXT = "python", "shell", "text"
+
+
+@dataclass(slots=True)
+class Unit:
+    """One piece of code to analyse: a notebook cell, a script, a command line, or code
+    the engine decoded from another unit (``hidden`` then says how deep it was buried)."""
+
+    code: str
+    lang: str = PYTHON
+    cell: int | None = None  # index of the notebook cell, None for plain files
+    line: int = 1  # line of ``code``'s first line inside its cell or file
+    hidden: int = 0  # deobfuscation depth: 0 = written in plain sight
+    how: str = ""  # how it was decoded, e.g. "base64 -> exec"
+
+
+@dataclass(slots=True)
+class Fact:
+    """One observation about code: an import, a call, a string, a command, a package...
+
+    ``kind`` is one of FACT_KINDS; ``value`` is what rules match against."""
+
+    kind: str
+    value: str
+    unit: Unit
+    line: int  # absolute line inside the cell or file
+    snippet: str = ""
+
+    def evidence(self, file: str | None = None) -> "Evidence":
+        return Evidence(file=file, cell=self.unit.cell, line=self.line, snippet=self.snippet,
+                        fact=f"{self.kind}: {self.value[:160]}", deobfuscated=bool(self.unit.hidden),
+                        how=self.unit.how)
+
+
+#: The kinds of fact extractors produce; rules match on these names (the schema checks it).
+FACT_KINDS = (
+    "import",   # a module imported by Python code: "insightface.app"
+    "call",     # a called function, import aliases resolved: "pyngrok.ngrok.connect", ".launch"
+    "kwarg",    # a keyword argument with a constant value: "launch:share=True"
+    "string",   # a string the code uses (not printed, not a docstring), decoded if hidden
+    "define",   # a function or class the code defines: "swap_face"
+    "program",  # the program a shell command runs, path stripped: "xmrig"
+    "command",  # a whole simple shell command, normalised: "xmrig -o stratum+tcp://... -u ..."
+    "package",  # a package installed by pip/conda/apt/npm or listed in requirements
+    "url",      # a URL the code or a command names
+    "host",     # the host part of such a URL
+    "repo",     # a git repository cloned or downloaded: "github.com/s0md3v/roop"
+    "path",     # a file the code names (model weights, binaries): "inswapper_128.onnx"
+    "behaviour",  # a pattern of use the extractors recognise: "pipe-to-shell", "exec-decoded"
+)
+
+
+@dataclass(slots=True)
+class Evidence:
+    file: str | None
+    cell: int | None
+    line: int
+    snippet: str
+    fact: str
+    deobfuscated: bool = False
+    how: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "cell": self.cell, "line": self.line, "snippet": self.snippet,
+                "fact": self.fact, "deobfuscated": self.deobfuscated, "how": self.how or None}
+
+
+@dataclass(slots=True)
+class Finding:
+    rule_id: str
+    category: str
+    confidence: float
+    severity: str
+    title: str
+    explanation: str  # one line a notebook user understands
+    evidence: list[Evidence] = field(default_factory=list)
+    waived: str | None = None  # the reason given by an inline waiver, if one applies
+
+    @property
+    def hidden(self) -> bool:
+        return any(e.deobfuscated for e in self.evidence)
+
+    @property
+    def content_hash(self) -> str:
+        """Identifies the finding by rule and what it saw, not where: stable when unrelated
+        cells are added, removed or moved."""
+        h = hashlib.sha256(self.rule_id.encode())
+        for fact in sorted({e.fact for e in self.evidence}):
+            h.update(b"\0" + fact.encode("utf-8", "replace"))
+        return h.hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "category": self.category, "confidence": round(self.confidence, 3),
+                "severity": self.severity, "title": self.title, "explanation": self.explanation,
+                "hidden": self.hidden, "content_hash": self.content_hash, "waived": self.waived,
+                "evidence": [e.to_dict() for e in self.evidence]}
+
+
+@dataclass(slots=True)
+class CategoryScore:
+    id: str
+    confidence: float
+    rules: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "confidence": round(self.confidence, 3), "rules": self.rules}
+
+
+def categories_of(findings: list[Finding]) -> list[CategoryScore]:
+    """Per category, the strongest finding's confidence; waived findings do not count."""
+    by: dict[str, CategoryScore] = {}
+    for f in findings:
+        if f.waived:
+            continue
+        c = by.setdefault(f.category, CategoryScore(f.category, 0.0, []))
+        c.confidence = max(c.confidence, f.confidence)
+        if f.rule_id not in c.rules:
+            c.rules.append(f.rule_id)
+    return sorted(by.values(), key=lambda c: -c.confidence)
+
+
+@dataclass(slots=True)
+class Report:
+    """What the engine says about one file, one cell, or one command line."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    verdict: str = "allow"  # "flag" or "allow", set by the policy's threshold
+    units: int = 0
+    action: str | None = None  # the policy's action, when a policy was applied
+
+    @property
+    def categories(self) -> list[CategoryScore]:
+        return categories_of(self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "verdict": self.verdict,
+                "categories": [c.to_dict() for c in self.categories],
+                "action": self.action, "findings": [f.to_dict() for f in self.findings], "error": self.error}

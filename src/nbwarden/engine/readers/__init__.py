@@ -1,0 +1,70 @@
+"""Readers turn a file's bytes into units of code. One module per kind of input.
+
+Each reader module defines ``matches(name: str) -> bool`` and ``read(text: str, name: str)
+-> list[Unit]``, and is found by the loop below: adding a new input kind means adding one
+module here, nothing else. ``ReadError`` carries the one-line message a user sees.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import PurePath
+
+from ..model import Unit
+
+
+class ReadError(Exception):
+    """A file the engine cannot read; the message is shown to the user as is."""
+
+
+_READERS = [importlib.import_module(f"{__name__}.{m.name}")
+            for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
+# The notebook and Python readers claim the most common suffixes; order them first for speed.
+_READERS.sort(key=lambda mod: getattr(mod, "PRIORITY", 50))
+
+
+def reader_for(name: str):
+    base = PurePath(name).name
+    for mod in _READERS:
+        if mod.matches(base):
+            return mod
+    return None
+
+
+def is_supported(name: str) -> bool:
+    return reader_for(name) is not None
+
+
+MAX_BYTES_TEXT_CHECK = 8192
+
+
+def decode(data: bytes, name: str) -> str:
+    """Bytes to text, refusing binaries with a clear message rather than guessing."""
+    if b"\0" in data[:MAX_BYTES_TEXT_CHECK]:
+        raise ReadError("binary file (contains NUL bytes), not code")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        text = data.decode("utf-8", "replace")
+        if text.count("\ufffd") > max(16, len(text) // 100):
+            raise ReadError(f"not UTF-8 text (undecodable byte at offset {e.start})") from None
+        return text
+
+
+def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
+    """The units of one file. An unknown suffix is sniffed: notebook JSON, a shell
+    shebang, else Python."""
+    mod = reader_for(name)
+    text = decode(data, name)
+    if mod is None:
+        if not sniff:
+            raise ReadError("unsupported file type")
+        from . import notebook, python, shell
+        head = text.lstrip()[:200]
+        if head.startswith("{"):
+            mod = notebook
+        elif head.startswith("#!") and ("sh" in head.split("\n", 1)[0]) and "python" not in head.split("\n", 1)[0]:
+            mod = shell
+        else:
+            mod = python
+    return mod.read(text, name)
