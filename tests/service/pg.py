@@ -51,7 +51,9 @@ class Cluster:
 
     def start(self) -> None:
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                "-c full_page_writes=off -c max_connections=200")
+        # fsync off is safe against a killed server (the OS keeps the pages); synchronous_commit
+        # stays on so an acknowledged commit survives the restart tests.
         self._run([self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60", "start"])
 
     def stop(self, mode: str = "fast") -> None:
