@@ -7,6 +7,7 @@ never a traceback; a database that is away is a 503 with Retry-After, which repo
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -102,6 +103,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
                   description="Standing, strikes, appeals and reviews for nbwarden; authoritative for "
                               "consequences. See docs/service.md.")
     app.state.service = svc
+    app.state.hub_oauth = None
+    if settings.hub_login if settings.hub_login is not None else bool(os.environ.get("JUPYTERHUB_CLIENT_ID")):
+        from ..hub.oauth import HubLogin
+        app.state.hub_oauth = HubLogin(settings.hub_reviewer_group, secure_cookies=not settings.development)
     for r in (ops.router, events.router, users.router, appeals.router, admin.router, pages.router):
         app.include_router(r)
 

@@ -71,6 +71,13 @@ class Principal:
         return self.user is not None and self.user.name == name
 
 
+def route_path(request: Request) -> str:
+    """The request path without the service's base path (a hub service prefix), so rules
+    about paths hold whether a request came through the proxy or straight to the port."""
+    base, path = request.app.state.service.settings.base_path, request.scope["path"]
+    return path[len(base):] or "/" if base and (path == base or path.startswith(base + "/")) else path
+
+
 def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth:
@@ -90,7 +97,7 @@ def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | N
     if cookie:
         sess = crud.session_from_cookie(db, cookie=cookie)
         if sess is not None:
-            if request.method not in SAFE_METHODS and request.url.path.startswith(f"{svc.settings.base_path}/api/"):
+            if request.method not in SAFE_METHODS and route_path(request).startswith("/api/"):
                 sent = request.headers.get("x-csrf-token", "")
                 if not hmac.compare_digest(sent, sess.csrf):
                     raise HTTPException(403, "missing or wrong X-CSRF-Token header")

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
                                       "is used too)")
     hub_stop_servers: bool = Field(True, description="Stop a user's servers through the Hub API when they "
                                    "reach 'suspended'. Example: true")
+    hub_login: bool | None = Field(None, description="Log people in through JupyterHub OAuth instead of local "
+                                   "accounts. Default: on when run as a hub service (JUPYTERHUB_CLIENT_ID is set). "
+                                   "Example: true")
     hub_reviewer_group: str = Field("nbwarden-reviewers", description="JupyterHub group whose members are "
                                     "reviewers; Hub admins are operators. Example: nbwarden-reviewers")
     webhook_urls: list[str] = Field(default_factory=list, description="URLs that receive signed alert "

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from .. import crud
-from ..deps import (SESSION_COOKIE, DBDep, FormPersonDep, MaybePrincipal, PersonDep, ReviewerDep, ServiceDep,
+from ..deps import (SESSION_COOKIE, route_path, DBDep, FormPersonDep, MaybePrincipal, PersonDep, ReviewerDep, ServiceDep,
                     user_visible_to)
 from ..models import utcnow
 from ..security import verify_password
@@ -51,8 +51,7 @@ templates.env.filters["age"] = age
 
 
 def wants_page(request: Request) -> bool:
-    base = request.app.state.service.settings.base_path
-    path = request.url.path[len(base):] if base and request.url.path.startswith(base) else request.url.path
+    path = route_path(request)
     return not (path.startswith("/api/") or path in ("/metrics", "/healthz", "/readyz", "/openapi.json"))
 
 
@@ -65,7 +64,7 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
 def error_page(request: Request, exc: HTTPException):
     base = request.app.state.service.settings.base_path
     if exc.status_code == 401:
-        return RedirectResponse(f"{base}/login?next={quote(request.url.path)}", status_code=303)
+        return RedirectResponse(f"{base}/login?next={quote(route_path(request))}", status_code=303)
     return render(request, "error.html", exc.status_code, status=exc.status_code, detail=exc.detail, me=None)
 
 
@@ -88,6 +87,24 @@ def login_form(request: Request, svc: ServiceDep, next: str | None = None):
     resp.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", secure=not svc.settings.development,
                     path=svc.settings.base_path or "/")
     return resp
+
+
+@router.get("/oauth_callback")
+async def oauth_callback(request: Request, svc: ServiceDep, code: str, state: str):
+    """The end of a JupyterHub login (hub service mode)."""
+    oauth = getattr(request.app.state, "hub_oauth", None)
+    if oauth is None:
+        raise HTTPException(404, "not running as a JupyterHub service")
+    model, nxt = await oauth.finish(request, code, state)
+    role = oauth.role_of(model)
+    with svc.db() as db:
+        crud.ensure_users(db, names=[model["name"]])
+        user = crud.get_user(db, name=model["name"])
+        if user.role != role:
+            crud.audit(db, actor="hub", action="role.sync", subject=f"user:{user.name}",
+                       detail={"from": user.role, "to": role})
+            user.role = role
+        return start_session(request, svc, db, user, nxt)
 
 
 @router.post("/login")
