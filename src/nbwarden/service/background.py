@@ -57,10 +57,10 @@ class Background:
                     self._cv.notify_all()
 
     def idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no job is due or running (tests, shutdown)."""
+        """Wait until every job has finished or been dropped (tests, shutdown)."""
         end = time.monotonic() + timeout
         with self._cv:
-            while self._busy or (self._heap and self._heap[0][0] <= time.monotonic()):
+            while self._busy or self._heap:
                 if time.monotonic() > end:
                     return False
                 self._cv.wait(timeout=0.05)
