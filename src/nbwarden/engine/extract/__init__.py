@@ -21,13 +21,28 @@ _PATH_EXT = re.compile(r"(?i)[\w.\-]+\.(?:onnx|pth|pt|ckpt|safetensors|pb|tflite
                        r"exe|tar\.gz|tgz|tar\.xz|zip|7z|AppImage|deb|jar|so|npz|pkl|index|yaml)$")
 
 
-class Collector:
+class ShellState:
+    """What a shell session remembers between commands (and, in a kernel, between cells):
+    variables set and files made executable."""
+
     def __init__(self):
+        self.vars: dict[str, str] = {}
+        self.chmodded: set[str] = set()
+
+    def copy(self) -> "ShellState":
+        c = ShellState()
+        c.vars, c.chmodded = dict(self.vars), set(self.chmodded)
+        return c
+
+
+class Collector:
+    def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
         self._lines: dict[int, list[str]] = {}
-        self._chmodded: set[str] = set()
-        self._shell_vars: dict[str, str] = {}
+        state = shell_state or ShellState()
+        self._chmodded = state.chmodded
+        self._shell_vars = state.vars
         self.notes: list[str] = []
 
     # -- making facts -----------------------------------------------------------------
