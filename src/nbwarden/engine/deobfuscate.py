@@ -99,6 +99,9 @@ class Folder:
             return _cap("".join(parts)), "+".join(sorted(h for h in hows if h))
         if isinstance(node, ast.BinOp):
             return self._binop(node, d, hops)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._fold(node.operand, d, hops)
+            return (-inner[0], inner[1]) if inner and isinstance(inner[0], int) else None
         if isinstance(node, ast.Subscript):
             base = self._fold(node.value, d, hops)
             s = node.slice

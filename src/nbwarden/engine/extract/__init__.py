@@ -16,7 +16,9 @@ from . import shell as sh
 MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
 MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
 MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
-MAX_UNIT_BYTES = 2 << 20  # larger units are read as text (strings only), not parsed
+MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
+TEXT_CHUNK = 1 << 20
+MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 _PATH_EXT = re.compile(r"(?i)[\w.\-]+\.(?:onnx|pth|pt|ckpt|safetensors|pb|tflite|engine|bin|h5|dat|"
                        r"exe|tar\.gz|tgz|tar\.xz|zip|7z|AppImage|deb|jar|so|npz|pkl|index|yaml)$")
 
@@ -59,6 +61,11 @@ class Collector:
         return text if len(text) <= 200 else text[:197] + "..."
 
     def fact(self, kind: str, value: str, unit: Unit, line: int) -> None:
+        if len(self.facts) >= MAX_FACTS:
+            if len(self.facts) == MAX_FACTS:
+                self.notes.append(f"more than {MAX_FACTS} facts; the rest were not kept")
+                self.facts.append(Fact("behaviour", "fact-limit", unit, line, ""))
+            return
         if len(value) > MAX_MATCH_VALUE:
             value = value[:MAX_MATCH_VALUE]
         self.facts.append(Fact(kind, value, unit, line, self.snippet(unit, line)))
@@ -108,7 +115,14 @@ class Collector:
         from . import python as py
         if len(unit.code) > MAX_UNIT_BYTES:
             self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
-            py.text_facts(self, Unit(unit.code[:MAX_UNIT_BYTES], TEXT, unit.cell, unit.line, unit.hidden, unit.how))
+            code, start, line = unit.code, 0, unit.line
+            while start < len(code):  # line-aligned chunks, so nothing is cut mid-line
+                end = code.find("\n", start + TEXT_CHUNK)
+                end = len(code) if end < 0 else end + 1
+                chunk = code[start:end]
+                py.text_facts(self, Unit(chunk, TEXT, unit.cell, line, unit.hidden, unit.how))
+                line += chunk.count("\n")
+                start = end
             return
         if unit.lang == PYTHON:
             py.python_facts(self, unit)

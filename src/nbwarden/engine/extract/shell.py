@@ -8,11 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shlex
 
 from ..deobfuscate import as_text
 
-_OPERATORS = {"|", "||", "&&", ";", "&", ";;", "|&", "(", ")", "\n"}
 _WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "setsid", "stdbuf", "env", "command",
              "builtin", "doas", "chronic", "unbuffer", "torsocks", "proxychains", "proxychains4"}
 _SHELLS = {"sh", "bash", "zsh", "dash", "ash", "ksh"}
@@ -31,27 +29,66 @@ _TMP_DIRS = ("/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/")
 MAX_COMMAND = 4096
 
 
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t]+)
+  | (?P<op>&&|\|\||;;|\|&|[|;&()])
+  | (?P<redir>\d*(?:>>|>&|<<<|<<|<>|>|<)\d*-?)
+  | (?P<sq>'[^']*'?)
+  | (?P<dq>"(?:[^"\\]|\\.)*"?)
+  | (?P<esc>\\.?)
+  | (?P<comment>\#.*)
+  | (?P<word>[^\s'"\\|&;()<>#]+|\#)
+""", re.X | re.S)
+
+
+def tokenize(line: str) -> list[tuple[str, str]]:
+    """Shell words and operators of one line: [("word", "a b"), ("op", "|"), ...]. Quotes
+    are removed as the shell would; an unterminated quote runs to the end of the line.
+    Linear time (shlex is quadratic on long tokens)."""
+    out: list[tuple[str, str]] = []
+    word: list[str] | None = None
+    for m in _TOKEN.finditer(line):
+        kind, text = m.lastgroup, m.group()
+        if kind in ("ws", "op", "redir") or (kind == "comment" and word is None):
+            if word is not None:
+                out.append(("word", "".join(word)))
+                word = None
+            if kind == "op":
+                out.append(("op", text))
+            elif kind == "redir":
+                out.append(("redir", text))
+            elif kind == "comment":
+                break
+            continue
+        if word is None:
+            word = []
+        if kind == "sq":
+            word.append(text[1:-1] if text.endswith("'") and len(text) > 1 else text[1:])
+        elif kind == "dq":
+            body = text[1:-1] if text.endswith('"') and len(text) > 1 else text[1:]
+            word.append(body.replace('\\"', '"').replace("\\\\", "\\") if "\\" in body else body)
+        elif kind == "esc":
+            word.append(text[1:])
+        else:
+            word.append(text)
+    if word is not None:
+        out.append(("word", "".join(word)))
+    return out
+
+
 def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
-    """Pipelines of simple commands: [[(argv, raw_text), ...], ...]. Unbalanced quotes fall
-    back to whitespace splitting of that line rather than losing it."""
+    """Pipelines of simple commands: [[(argv, raw_line), ...], ...]."""
     text = text.replace("\\\r\n", " ").replace("\\\n", " ")
     pipelines: list[list[tuple[list[str], str]]] = []
     for line in text.split("\n"):
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        try:
-            lex = shlex.shlex(s, posix=True, punctuation_chars=";&|()<>")
-            lex.whitespace_split = True
-            lex.commenters = "#"
-            tokens = list(lex)
-        except ValueError:
-            tokens = s.split()
         pipe: list[tuple[list[str], str]] = []
         argv: list[str] = []
         redirect = False
-        for tok in tokens:
-            if tok in _OPERATORS or (set(tok) <= set(";&|()") and tok):
+        for kind, tok in tokenize(s):
+            if kind == "op":
                 if argv:
                     pipe.append((argv, s))
                 argv = []
@@ -59,14 +96,14 @@ def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
                     if pipe:
                         pipelines.append(pipe)
                     pipe = []
-                continue
-            if set(tok) <= set("<>&") and tok:
-                redirect = True
-                continue
-            if redirect:
+            elif kind == "redir":
+                redirect = not tok.endswith(tuple("0123456789-")) or tok[-1] == "-"
+                if tok.endswith("&") or tok in ("<<", "<<<"):
+                    redirect = True
+            elif redirect:
                 redirect = False
-                continue
-            argv.append(tok)
+            else:
+                argv.append(tok)
         if argv:
             pipe.append((argv, s))
         if pipe:
