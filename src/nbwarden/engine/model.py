@@ -37,7 +37,28 @@ class Fact:
     value: str
     unit: Unit
     line: int  # absolute line inside the cell or file
-    snippet: str = ""
+
+    @property
+    def snippet(self) -> str:
+        """The source line the fact comes from (for a decoded unit, its first line); made
+        only when a finding shows it, not for every fact."""
+        u = self.unit
+        if u.hidden:
+            text = u.code.strip().split("\n", 1)[0]
+        else:
+            idx = self.line - u.line
+            text = ""
+            if idx >= 0:
+                start = 0
+                for _ in range(idx):
+                    start = u.code.find("\n", start) + 1
+                    if start == 0:
+                        break
+                else:
+                    end = u.code.find("\n", start)
+                    text = u.code[start:end if end >= 0 else len(u.code)]
+        text = text.strip()
+        return text if len(text) <= 200 else text[:197] + "..."
 
     def evidence(self, file: str | None = None) -> "Evidence":
         return Evidence(file=file, cell=self.unit.cell, line=self.line, snippet=self.snippet,

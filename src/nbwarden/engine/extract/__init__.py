@@ -41,34 +41,21 @@ class Collector:
     def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
-        self._lines: dict[int, list[str]] = {}
         state = shell_state or ShellState()
         self._chmodded = state.chmodded
         self._shell_vars = state.vars
         self.notes: list[str] = []
 
     # -- making facts -----------------------------------------------------------------
-    def snippet(self, unit: Unit, line: int) -> str:
-        lines = self._lines.get(id(unit))
-        if lines is None:
-            lines = self._lines[id(unit)] = unit.code.split("\n")
-        idx = line - unit.line if not unit.hidden else 0
-        if unit.hidden:
-            text = unit.code.strip().split("\n", 1)[0]
-        else:
-            text = lines[idx] if 0 <= idx < len(lines) else ""
-        text = text.strip()
-        return text if len(text) <= 200 else text[:197] + "..."
-
     def fact(self, kind: str, value: str, unit: Unit, line: int) -> None:
         if len(self.facts) >= MAX_FACTS:
             if len(self.facts) == MAX_FACTS:
                 self.notes.append(f"more than {MAX_FACTS} facts; the rest were not kept")
-                self.facts.append(Fact("behaviour", "fact-limit", unit, line, ""))
+                self.facts.append(Fact("behaviour", "fact-limit", unit, line))
             return
         if len(value) > MAX_MATCH_VALUE:
             value = value[:MAX_MATCH_VALUE]
-        self.facts.append(Fact(kind, value, unit, line, self.snippet(unit, line)))
+        self.facts.append(Fact(kind, value, unit, line))
 
     def string(self, value: str, unit: Unit, line: int, *, decode_literal: bool = True) -> None:
         """A string the code uses; URLs, repositories and file names inside it become facts

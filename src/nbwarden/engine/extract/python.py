@@ -123,42 +123,76 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
     return ".".join(reversed(parts))
 
 
+_SCALAR_FIELDS = frozenset({"ctx", "op", "id", "arg", "name", "names", "module", "level", "kind", "attr",
+                            "type_comment", "is_async", "conversion", "simple", "kwd_attrs"})
+_CHILDREN: dict[type, tuple[str, ...]] = {ast.Constant: ()}
+
+
+_CONST, _CALL, _EXPR, _IMPORT, _FROM, _ASSIGN, _DEF, _FSTR, _BINOP = range(1, 10)
+_DISPATCH = {ast.Constant: _CONST, ast.Call: _CALL, ast.Expr: _EXPR, ast.Import: _IMPORT, ast.ImportFrom: _FROM,
+             ast.Assign: _ASSIGN, ast.FunctionDef: _DEF, ast.AsyncFunctionDef: _DEF, ast.ClassDef: _DEF,
+             ast.JoinedStr: _FSTR, ast.BinOp: _BINOP}
+
+
 def _walk(col, unit: Unit, tree: ast.Module) -> None:
+    """One pass over every node, parents before children, in source order (so imports are
+    known before the calls that use them, and a print's arguments are marked before they
+    are reached). The fields that never hold nodes are skipped per node type and node
+    kinds are dispatched by a dict lookup: this walk runs before every cell."""
     aliases: dict[str, str] = {}
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
-    calls: list[ast.Call] = []
+    calls: list[tuple[ast.Call, str]] = []
     base = unit.line - 1
     fact = col.fact
-    # One pass collects imports, names and the nodes the second part needs.
-    for node in ast.walk(tree):
+    children, dispatch = _CHILDREN, _DISPATCH
+    stack: list = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        node = pop()
         t = type(node)
-        if t is ast.Constant:
+        fields = children.get(t)
+        if fields is None:
+            if not isinstance(node, ast.AST):
+                continue
+            fields = children[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+        for f in fields:
+            v = getattr(node, f, None)
+            if v is None:
+                continue
+            if type(v) is list:
+                extend(v[::-1])
+            elif isinstance(v, ast.AST):
+                push(v)
+        k = dispatch.get(t)
+        if k is None:
+            continue
+        if k == _CONST:
             if id(node) in skip:
                 continue
             v = node.value
             if type(v) is str:
-                if v.strip() and len(v) > 2:
+                if len(v) > 2 and v.strip():
                     col.string(v, unit, base + node.lineno)
             elif type(v) is bytes and 2 < len(v) < 65536:
                 s = as_text(v)
                 if s:
                     col.string(s, unit, base + node.lineno)
-        elif t is ast.Call:
-            calls.append(node)
+        elif k == _CALL:
             func = node.func
             name = _dotted(func, aliases)
+            calls.append((node, name))
             if name in _DISPLAY or (type(func) is ast.Attribute and func.attr in _DISPLAY_SHORT):
                 for a in node.args:
                     _skip_literal(a, skip)
-        elif t is ast.Expr:
+        elif k == _EXPR:
             if type(node.value) is ast.Constant:
                 skip.add(id(node.value))
-        elif t is ast.Import:
+        elif k == _IMPORT:
             for a in node.names:
                 fact("import", a.name, unit, base + node.lineno)
                 aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif t is ast.ImportFrom:
+        elif k == _FROM:
             mod = node.module or ""
             fact("import", mod, unit, base + node.lineno)
             for a in node.names:
@@ -166,15 +200,15 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 aliases[a.asname or a.name] = full
                 if a.name != "*":
                     fact("import", full, unit, base + node.lineno)
-        elif t is ast.Assign:
+        elif k == _ASSIGN:
             if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
                 env[node.targets[0].id] = node.value
-        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+        elif k == _DEF:
             fact("define", node.name, unit, base + node.lineno)
             body = node.body
             if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
                 skip.add(id(body[0].value))
-        elif t is ast.JoinedStr:
+        elif k == _FSTR:
             if id(node) in skip:
                 for v in node.values:
                     skip.add(id(v))
@@ -185,17 +219,23 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                     skip.add(id(v))
                     has_const = True
             if has_const and len(node.values) > 1:
-                folder = Folder(env, aliases)
-                r = folder.fold(node)
+                r = Folder(env, aliases).fold(node)
                 if r is not None and isinstance(r[0], str):
                     col.string(r[0], unit, base + node.lineno, decode_literal=False)
-        elif t is ast.BinOp and type(node.op) is ast.Add and type(node.left) in (ast.Constant, ast.BinOp, ast.Name):
-            r = Folder(env, aliases).fold(node)
-            if r is not None and isinstance(r[0], str) and r[1]:
-                _hidden_string(col, unit, r, base + node.lineno)
+        elif k == _BINOP:
+            if type(node.op) is not ast.Add or id(node) in skip:
+                continue
+            left = node.left
+            while type(left) is ast.BinOp:  # fold a chain once, from its top
+                skip.add(id(left))
+                left = left.left
+            if type(left) in (ast.Constant, ast.Name, ast.Call):
+                r = Folder(env, aliases).fold(node)
+                if r is not None and isinstance(r[0], str) and r[1]:
+                    _hidden_string(col, unit, r, base + node.lineno)
     folder = Folder(env, aliases)
-    for node in calls:
-        _call(col, unit, node, aliases, folder, base + node.lineno)
+    for node, name in calls:
+        _call(col, unit, node, name, folder, base + node.lineno)
 
 
 def _skip_literal(node: ast.AST, skip: set[int]) -> None:
@@ -217,8 +257,7 @@ def _hidden_string(col, unit: Unit, folded, line: int) -> None:
     col.derived(text, sub, line)
 
 
-def _call(col, unit: Unit, node: ast.Call, aliases, folder: Folder, line: int) -> None:
-    name = _dotted(node.func, aliases)
+def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int) -> None:
     short = name.rsplit(".", 1)[-1]
     col.fact("call", name, unit, line)
     for kw in node.keywords:
