@@ -120,14 +120,20 @@ class Collector:
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
-        multi = "\n" in text.strip()
-        for pipe in sh.split_commands(text):
-            raw_line = line
-            if multi:  # find the line of this pipeline inside a multi-line script
-                first = pipe[0][1]
-                idx = text.find(first)
-                raw_line = line + text.count("\n", 0, idx) if idx >= 0 else line
-            self._pipeline(pipe, unit, raw_line)
+        pipelines, heredocs = sh.split_commands(text)
+        for pipe, offset in pipelines:
+            self._pipeline(pipe, unit, line + offset)
+        for body, offset, opener in heredocs:
+            if not body.strip():
+                continue
+            from .python import _parse
+            is_python = ".py" in opener or "python" in opener or (
+                ("import " in body or "def " in body) and _parse(body) is not None)
+            if is_python:
+                from .python import python_facts
+                python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+            else:
+                self.shell(body, unit, line + offset)
         for m in sh._SUBST.finditer(text):
             inner = m.group(1) or m.group(2)
             if inner and inner.strip():

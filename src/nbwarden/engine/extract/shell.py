@@ -76,14 +76,35 @@ def tokenize(line: str) -> list[tuple[str, str]]:
     return out
 
 
-def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
-    """Pipelines of simple commands: [[(argv, raw_line), ...], ...]."""
-    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
-    pipelines: list[list[tuple[list[str], str]]] = []
-    for line in text.split("\n"):
-        s = line.strip()
+_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
+
+
+def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], int]], list[tuple[str, int, str]]]:
+    """Pipelines of simple commands, each with the 0-based line it starts on, and heredoc
+    bodies (body, first line, the command line that opened it): a heredoc is often a whole
+    script (``cat > run.py <<EOF``), so it is analysed as code, not as arguments."""
+    lines = text.split("\n")
+    pipelines: list[tuple[list[tuple[list[str], str]], int]] = []
+    heredocs: list[tuple[str, int, str]] = []
+    i = 0
+    while i < len(lines):
+        start = i
+        s = lines[i]
+        while s.endswith("\\") and i + 1 < len(lines):  # continuation lines
+            i += 1
+            s = s[:-1] + " " + lines[i]
+        i += 1
+        s = s.strip()
         if not s or s.startswith("#"):
             continue
+        if "<<" in s:
+            m = _HEREDOC.search(s)
+            if m and "<<<" not in s[m.start():m.start() + 3]:
+                delim, body_start = m.group(3), i
+                while i < len(lines) and lines[i].strip() != delim:
+                    i += 1
+                heredocs.append(("\n".join(lines[body_start:i]), body_start, s))
+                i += 1
         pipe: list[tuple[list[str], str]] = []
         argv: list[str] = []
         redirect = False
@@ -94,7 +115,7 @@ def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
                 argv = []
                 if tok not in ("|", "|&"):
                     if pipe:
-                        pipelines.append(pipe)
+                        pipelines.append((pipe, start))
                     pipe = []
             elif kind == "redir":
                 redirect = not tok.endswith(tuple("0123456789-")) or tok[-1] == "-"
@@ -107,8 +128,8 @@ def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
         if argv:
             pipe.append((argv, s))
         if pipe:
-            pipelines.append(pipe)
-    return pipelines
+            pipelines.append((pipe, start))
+    return pipelines, heredocs
 
 
 def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
@@ -131,7 +152,8 @@ def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
         elif base in ("screen", "tmux"):
             j = i + 1
             while j < len(argv) and (argv[j].startswith("-") or argv[j] in ("new", "new-session")):
-                j += 1 + (argv[j] in ("-S", "-s", "-n", "-t"))
+                takes_value = argv[j].startswith("-") and argv[j][-1] in "SsntcL" and argv[j] != "-L"
+                j += 1 + takes_value  # -dmS NAME, -s NAME, -c FILE
             if j >= len(argv):
                 return argv[i:], None
             i = j
