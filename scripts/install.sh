@@ -7,8 +7,9 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/pip install -q -e '.[all,test]' 2>&1 | grep -v "^WARNING: Location" || true
+quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
+quiet .venv/bin/pip install -q --upgrade pip
+quiet .venv/bin/pip install -q -e '.[all,test]'
 .venv/bin/python -c "import nbwarden, re2, yaml" 
 echo "installed: $(.venv/bin/nbwarden --version)"
 

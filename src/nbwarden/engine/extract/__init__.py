@@ -95,7 +95,8 @@ class Collector:
                 return
             how = f"{parent.how} -> {how}" if parent.how else how
             self.fact("behaviour", "decoded-code", parent, line)
-        sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how)
+        origin = parent.origin if parent.hidden else Fact("string", "", parent, line).snippet
+        sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how, origin=origin)
         self.run(sub)
 
     def run(self, unit: Unit) -> None:

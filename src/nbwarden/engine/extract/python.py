@@ -13,7 +13,7 @@ import re
 import warnings
 
 from ..deobfuscate import Folder, as_text
-from ..model import PYTHON, SHELL, Unit
+from ..model import PYTHON, SHELL, Fact, Unit
 from .ipython import has_ipython_syntax, split_cell, transform_with_ipython
 
 #: Calls whose string arguments are shown to a person, not used by the program.
@@ -252,7 +252,8 @@ def _hidden_string(col, unit: Unit, folded, line: int) -> None:
     text = as_text(value)
     if text is None or len(text) < 3:
         return
-    sub = Unit(text, "text", unit.cell, line, unit.hidden + (how not in ("", "concat")), f"{how}")
+    origin = unit.origin if unit.hidden else Fact("string", "", unit, line).snippet
+    sub = Unit(text, "text", unit.cell, line, unit.hidden + (how not in ("", "concat")), f"{how}", origin)
     col.fact("string", text, sub, line)
     col.derived(text, sub, line)
 
