@@ -8,11 +8,12 @@ from nbwarden.engine import ruleset
 
 
 def _cost(fn, arg) -> float:
+    """Best of three, in CPU time: other load on the machine does not count."""
     best = float("inf")
     for _ in range(3):
-        t = time.perf_counter()
+        t = time.process_time()
         fn(arg)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, time.process_time() - t)
     return best
 
 
@@ -33,9 +34,10 @@ def test_matching_is_linear_per_family(engine, family):
     eng = Engine(rs)
     for s in ADVERSARIAL:
         small, big = s, s * 4
-        for make in (lambda x: eng.check_command(x), lambda x: eng.check_cell(f"s = {x!r}\nimport os\nos.system(s)")):
-            t1, t4 = _cost(make, small), _cost(make, big)
-            assert t4 < max(8 * t1, 0.05), f"{family}: {s[:20]!r}: {t1:.4f}s -> {t4:.4f}s for 4x input"
+        # the string is both a literal and a shell command line: every fact kind sees it
+        make = lambda x: eng.check_cell(f"s = {x!r}\nimport os\nos.system(s)")  # noqa: E731
+        t1, t4 = _cost(make, small), _cost(make, big)
+        assert t4 < max(8 * t1, 0.05), f"{family}: {s[:20]!r}: {t1:.4f}s -> {t4:.4f}s for 4x input"
 
 
 def test_deeply_nested_code(engine):

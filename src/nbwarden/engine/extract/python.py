@@ -218,7 +218,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 if type(v) is ast.Constant:
                     skip.add(id(v))
                     has_const = True
-            if has_const and len(node.values) > 1:
+            if has_const:
                 r = Folder(env, aliases).fold(node)
                 if r is not None and isinstance(r[0], str):
                     col.string(r[0], unit, base + node.lineno, decode_literal=False)
@@ -262,15 +262,21 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
     short = name.rsplit(".", 1)[-1]
     col.fact("call", name, unit, line)
     for kw in node.keywords:
+        if not kw.arg:
+            continue
         v = kw.value
-        if kw.arg and type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
+        if type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
             col.fact("kwarg", f"{short}:{kw.arg}={v.value}", unit, line)
+        else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
+            col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
+    shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
+                   for kw in node.keywords)
     if not node.args:
         return
     arg0 = node.args[0]
     if name in _SHELL_CALLS or (short in ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
                                 and name.startswith(("os.", "subprocess.", "sp.", "get_ipython"))):
-        cmd = _command_text(arg0, folder)
+        cmd = _command_text(arg0, folder, shell_kw)
         if name.startswith(("os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess_exec")):
             parts = [_fold_text(a, folder) for a in node.args[1 if name.startswith("os.spawn") else 0:]]
             cmd = " ".join(p for p in parts if p)
@@ -320,15 +326,25 @@ def _fold_text(node: ast.AST, folder: Folder) -> str | None:
     return as_text(r[0]) if not isinstance(r[0], int) else str(r[0])
 
 
-def _command_text(node: ast.AST, folder: Folder) -> str | None:
-    """A command line from a string or an argv list; unknown list items become '?'."""
+def _command_text(node: ast.AST, folder: Folder, shell: bool = False) -> str | None:
+    """A command line from a string or an argv list; unknown list items become '?'. With
+    shell=True a one-item list is a whole shell line; ``shlex.split(s)`` and ``s.split()``
+    are read as ``s``."""
     if type(node) in (ast.List, ast.Tuple):
         parts = [_fold_text(e, folder) for e in node.elts]
         if not any(parts):
             return None
+        if shell and len(parts) == 1:
+            return parts[0]
         return " ".join(_quote(p) if p is not None else "?" for p in parts)
     if type(node) is ast.Name and node.id in folder.env and type(folder.env[node.id]) in (ast.List, ast.Tuple):
-        return _command_text(folder.env[node.id], folder)
+        return _command_text(folder.env[node.id], folder, shell)
+    if type(node) is ast.Call and len(node.args) <= 1:
+        f = node.func
+        if type(f) is ast.Attribute and f.attr == "split" and not node.args:  # s.split()
+            return _fold_text(f.value, folder)
+        if _dotted(f, {}) in ("shlex.split", "split") and node.args:  # shlex.split(s)
+            return _fold_text(node.args[0], folder)
     return _fold_text(node, folder)
 
 

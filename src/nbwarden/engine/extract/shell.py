@@ -118,11 +118,17 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
                         pipelines.append((pipe, start))
                     pipe = []
             elif kind == "redir":
+                # kept in the command (reverse shells and config writes live in redirections),
+                # but the target is not an argument: it never becomes the program
                 redirect = not tok.endswith(tuple("0123456789-")) or tok[-1] == "-"
                 if tok.endswith("&") or tok in ("<<", "<<<"):
                     redirect = True
+                if argv:
+                    argv.append(tok)
             elif redirect:
                 redirect = False
+                if argv:
+                    argv.append(tok)
             else:
                 argv.append(tok)
         if argv:
