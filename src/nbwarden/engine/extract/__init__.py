@@ -19,8 +19,8 @@ MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, no
 MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
 TEXT_CHUNK = 1 << 20
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
-_PATH_EXT = re.compile(r"(?i)[\w.\-]+\.(?:onnx|pth|pt|ckpt|safetensors|pb|tflite|engine|bin|h5|dat|"
-                       r"exe|tar\.gz|tgz|tar\.xz|zip|7z|AppImage|deb|jar|so|npz|pkl|index|yaml)$")
+_PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
+appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
 
 
 class ShellState:
@@ -76,9 +76,13 @@ class Collector:
                 self.fact("repo", repo, unit, line)
         if "." in value and len(value) < 4096:
             for word in value.split():
-                m = _PATH_EXT.search(word.strip("'\",;()[]"))
-                if m:
-                    self.fact("path", m.group(0).rsplit("/", 1)[-1], unit, line)
+                if "." not in word:
+                    continue
+                word = word.strip("'\",;()[]")
+                base = word.rsplit("/", 1)[-1]
+                parts = base.lower().rsplit(".", 2)
+                if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS):
+                    self.fact("path", base, unit, line)
 
     # -- code uncovered inside code -----------------------------------------------------
     def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:
