@@ -4,6 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+apt_need() {  # apt_need <command or path> <package>: install the Debian package when missing
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+      echo "install.sh: $2 is missing; install it as root (apt-get install $2)" >&2
+    fi
+  fi
+}
+# The policy service's tests start a throwaway PostgreSQL cluster and drive Debian's chromium.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_need /nonexistent/initdb postgresql; fi
+apt_need chromium chromium
+# PostgreSQL refuses to run as root: tests run the server as the 'postgres' user (created by
+# the Debian package; created here if the binaries came from elsewhere).
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then useradd --system --no-create-home postgres; fi
+# configurable-http-proxy for the JupyterHub integration test, in a project-local folder.
+if command -v npm >/dev/null 2>&1 && [ ! -x .npm-tools/node_modules/.bin/configurable-http-proxy ]; then
+  npm install --silent --no-audit --no-fund --prefix .npm-tools configurable-http-proxy >/dev/null 2>&1 \
+    || echo "install.sh: npm could not install configurable-http-proxy; the hub test will skip" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
