@@ -157,6 +157,12 @@ class Collector:
                         self.string(self._shell_vars[k], unit, line)
                 continue
             argv = [self._expand(a) for a in argv]
+            for a in argv:  # NAME=value before a command: its environment, often its options
+                if not sh._ASSIGN.match(a):
+                    break
+                value = a.partition("=")[2]
+                if len(value) > 2:
+                    self.string(value, unit, line)
             argv, script = sh.unwrap(argv)
             if not argv:
                 continue
