@@ -42,18 +42,18 @@ def test_base64_nested_dozens_deep_is_bounded(engine):
     payload = f"import os; os.system({MINER!r})"
     for _ in range(40):
         payload = f"import base64; exec(base64.b64decode({b64(payload)!r}))"
-    t = time.perf_counter()
+    t = time.process_time()
     r = engine.check_cell(payload)
-    assert time.perf_counter() - t < 5
+    assert time.process_time() - t < 5
     assert r.error is None  # depth limit stops decoding; the scan itself completes
 
 
 def test_decode_bomb_is_capped(engine):
     bomb = base64.b64encode(zlib.compress(b"A" * (200 << 20), 9)).decode()  # 200 MB of 'A'
     code = f"import zlib, base64\nx = zlib.decompress(base64.b64decode('{bomb}'))"
-    t = time.perf_counter()
+    t = time.process_time()
     r = engine.check_cell(code)
-    assert time.perf_counter() - t < 5 and r.error is None
+    assert time.process_time() - t < 5 and r.error is None
 
 
 def test_plain_base64_literal_of_a_banned_string_is_read(engine):

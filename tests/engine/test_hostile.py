@@ -49,9 +49,9 @@ def test_deeply_nested_code(engine):
 
 def test_multi_megabyte_string_literal(engine):
     code = "x = '" + "A" * (8 << 20) + "'\n!./xmrig -o stratum+tcp://pool.example.net:3333 -u w"
-    t = time.perf_counter()
+    t = time.process_time()
     r = engine.check_cell(code)
-    assert time.perf_counter() - t < 10
+    assert time.process_time() - t < 10
     assert r.error is None
 
 
