@@ -147,7 +147,8 @@ class KernelSocket:
         self.session = uuid.uuid4().hex
         ws_url = server.url.replace("http", "ws") + f"/api/kernels/{kernel_id}/channels?session_id={self.session}"
         self.ws = websocket.create_connection(ws_url, header=[f"Authorization: token {server.token}"],
-                                              subprotocols=[V1] if protocol == "v1" else None, timeout=30)
+                                              subprotocols=[V1] if protocol == "v1" else None, timeout=30,
+                                              sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),))
         if protocol == "v1":
             assert self.ws.subprotocol == V1
         self.inbox: list[dict] = []

@@ -126,12 +126,17 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         if verdict.run:
             return self._forward(m)
         lines = messages.traceback_lines(verdict, self.guard.policy.url)
-        for data, binary in messages.refusal_frames(self.session, m.header, evalue=verdict.message,
-                                                    traceback=lines, v1=self._v1):
-            try:
+        # four small frames in a row: without TCP_NODELAY, Nagle holds the later ones until the
+        # client acknowledges the first (tens of milliseconds with delayed ACKs)
+        self.websocket_handler.set_nodelay(True)
+        try:
+            for data, binary in messages.refusal_frames(self.session, m.header, evalue=verdict.message,
+                                                        traceback=lines, v1=self._v1):
                 self.write_message(data, binary=binary)
-            except WebSocketClosedError:
-                break
+        except WebSocketClosedError:
+            pass
+        finally:
+            self.websocket_handler.set_nodelay(False)
         if verdict.terminate:
             asyncio.ensure_future(self._terminate())
 

@@ -168,7 +168,7 @@ class Guard:
 
     def _check(self, code: str, ctx: CellContext, *, remember: bool) -> tuple[Report | None, str | None]:
         if len(code) > self.max_cell_bytes:
-            return None, f"cell too large to check ({len(code) >> 20} MiB)"
+            return None, f"cell too large to check ({len(code):,} bytes; limit {self.max_cell_bytes:,})"
         try:
             report = self.engine.check_cell(code, ctx, remember=remember)
             if not report.error and len(code) > MAX_UNIT_BYTES:
