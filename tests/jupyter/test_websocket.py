@@ -147,3 +147,21 @@ def test_engine_error_fails_closed_when_configured(server, fresh_kernel, marker)
     assert refused(r, msg_id)
     assert "could not check this cell" in r["reply"]["content"]["evalue"]
     assert not marker.exists()
+
+
+def test_saved_file_run_with_percent_run_is_checked(server, shared_kernel, marker):
+    """Code saved to a file and run with %run is read from the kernel's folder at check time."""
+    name = f"helper_{marker.path.name}.py"
+    body = marker.code() + "\nimport os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u W -p x')\n"
+    status, _ = server.request("PUT", f"/api/contents/{name}", {"type": "file", "format": "text", "content": body})
+    assert status in (200, 201)
+    k = server.kernel(shared_kernel)
+    try:
+        msg_id = k.execute(f"%run {name}")
+        r = k.collect(msg_id)
+    finally:
+        k.close()
+    assert refused(r, msg_id) and not marker.exists()
+    assert f"{name} line 3: os.system(" in "\n".join(r["reply"]["content"]["traceback"])
+    status, answer = server.request("POST", "/nbwarden/api/check", {"code": f"%run {name}", "kernel_id": shared_kernel})
+    assert answer["action"] == "block"

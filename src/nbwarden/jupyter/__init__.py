@@ -49,6 +49,10 @@ def _load_jupyter_server_extension(serverapp) -> None:
     settings["kernel_websocket_connection_class"] = GuardedKernelConnection
     serverapp.web_app.add_handlers(".*$", handlers.handlers(settings["base_url"]))
     swapped = terminals.install(serverapp.web_app)
+    if "jupyter_server_nbmodel" in serverapp.extension_manager.extensions:
+        serverapp.log.warning("nbwarden: jupyter-server-nbmodel is enabled; its POST /api/kernels/<id>/execute "
+                              "sends code to kernels without passing the websocket, so nbwarden does not check "
+                              "it (see docs/jupyter.md); disable it where the check must hold")
     serverapp.log.info("nbwarden: checking cells against %s (tier %s, engine errors fail %s%s)",
                        policy.source, guard.tier_of(None), cfg.on_engine_error,
                        ", terminal lines checked" if swapped else "")

@@ -20,6 +20,7 @@ from tornado.websocket import WebSocketClosedError
 from . import messages
 from .guard import CellVerdict, Guard
 from .identity import user_name
+from .scripts import kernel_cwd
 
 SETTINGS_KEY = "nbwarden_guard"
 
@@ -120,7 +121,8 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         nb = m.metadata.get("nbwarden")
         override = nb.get("override") if isinstance(nb, dict) else None
         return self.guard.check_execute(kernel_id=self.kernel_id, code=code, override=override,
-                                        user=user_name(self.websocket_handler))
+                                        user=user_name(self.websocket_handler),
+                                        cwd=kernel_cwd(self.kernel_manager, self.multi_kernel_manager.root_dir))
 
     def _act(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         if verdict.run:

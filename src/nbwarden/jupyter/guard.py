@@ -24,6 +24,7 @@ from ..events import Event
 from ..policy import Decision, Policy
 from ..policy.model import CATEGORY_NAMES
 from ..reporting import Reporter
+from . import scripts
 from .tokens import OverrideTokens, code_hash
 
 log = logging.getLogger("nbwarden.jupyter")
@@ -109,7 +110,7 @@ class Guard:
 
     # -- the websocket path -----------------------------------------------------------------------
     def check_execute(self, *, kernel_id: str, code: str, user: str | None, override: Any = None,
-                      path: str | None = None) -> CellVerdict:
+                      path: str | None = None, cwd: str | None = None) -> CellVerdict:
         """Decide one execute_request, remember the cell in the kernel's context only when it
         runs, and record the decision. Never raises."""
         tier = self.tier_of(user)
@@ -117,7 +118,7 @@ class Guard:
         mem = self.memory(kernel_id)
         with mem.lock:
             saved = _snapshot(mem.context)
-            report, err = self._check(code, mem.context, remember=True)
+            report, err = self._check(code, mem.context, remember=True, cwd=cwd)
             if err is not None:
                 _restore(mem.context, saved)
                 return self._engine_error(err, kernel_id=kernel_id, user=user, tier=tier, digest=digest, path=path)
@@ -166,13 +167,16 @@ class Guard:
                            f"cannot check. Split the cell or simplify it, or ask the operators. "
                            f"Policy: {self.policy.url}")
 
-    def _check(self, code: str, ctx: CellContext, *, remember: bool) -> tuple[Report | None, str | None]:
+    def _check(self, code: str, ctx: CellContext, *, remember: bool,
+               cwd: str | None = None) -> tuple[Report | None, str | None]:
         if len(code) > self.max_cell_bytes:
             return None, f"cell too large to check ({len(code):,} bytes; limit {self.max_cell_bytes:,})"
         try:
             report = self.engine.check_cell(code, ctx, remember=remember)
             if not report.error and len(code) > MAX_UNIT_BYTES:
                 report.findings = _merge(report.findings, self._check_pieces(code))
+            for script in scripts.resolve(scripts.referenced(code), cwd):
+                report.findings = _merge(report.findings, self.engine.scan_path(script).findings)
         except Exception as e:  # the engine promises not to raise; if it does, the policy decides
             log.exception("nbwarden: engine raised while checking a cell")
             return None, f"internal error: {type(e).__name__}"
@@ -181,9 +185,10 @@ class Guard:
         return report, None
 
     def _check_pieces(self, code: str) -> list:
-        """The engine reads only the first MAX_UNIT_BYTES of a huge unit (as text), so
-        padding a cell past that would hide its end. Read such a cell again in line-aligned
-        pieces small enough to be parsed, and act on what any piece shows."""
+        """The engine reads a unit over MAX_UNIT_BYTES as text only (strings; no commands,
+        calls or imports), so padding a cell past that size would blunt the check. Read such
+        a cell again in line-aligned pieces small enough to be parsed, and act on what any
+        piece shows."""
         found, start, size = [], 0, MAX_UNIT_BYTES // 2
         while start < len(code):
             end = len(code) if len(code) - start <= size else code.rfind("\n", start, start + size) + 1
@@ -222,16 +227,16 @@ class Guard:
 
     # -- the REST path ------------------------------------------------------------------------------
     def check_only(self, *, code: str, kernel_id: str | None, user: str | None, path: str | None = None,
-                   cell_index: int | None = None) -> dict[str, Any]:
+                   cell_index: int | None = None, cwd: str | None = None) -> dict[str, Any]:
         """What would happen to this cell, without remembering it (the front end asks
         before it sends). Issues an override token when the answer is warn."""
         tier = self.tier_of(user)
         if kernel_id:
             mem = self.memory(kernel_id)
             with mem.lock:
-                report, err = self._check(code, mem.context, remember=False)
+                report, err = self._check(code, mem.context, remember=False, cwd=cwd)
         else:
-            report, err = self._check(code, self.engine.new_context(), remember=False)
+            report, err = self._check(code, self.engine.new_context(), remember=False, cwd=cwd)
         if err is not None:
             act = "allow" if self.fail_open else "block"
             msg = ("nbwarden could not check this cell (%s); it will run." if self.fail_open else

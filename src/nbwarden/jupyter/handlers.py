@@ -18,6 +18,7 @@ from tornado import web
 from .connection import SETTINGS_KEY
 from .guard import Guard
 from .identity import user_name
+from .scripts import kernel_cwd
 
 
 class _Base(APIHandler):
@@ -55,8 +56,15 @@ class CheckHandler(_Base):
                        "cell_index": (int, type(None))}, required=("code",))
         if d["code"] is None:
             raise web.HTTPError(400, "field 'code' must be str")
-        self.finish(json.dumps(self.guard.check_only(code=d["code"], kernel_id=d.get("kernel_id"), user=self.user,
-                                                     path=d.get("path"), cell_index=d.get("cell_index"))))
+        kid = d.get("kernel_id")
+        self.finish(json.dumps(self.guard.check_only(code=d["code"], kernel_id=kid, user=self.user,
+                                                     path=d.get("path"), cell_index=d.get("cell_index"),
+                                                     cwd=self._cwd(kid))))
+
+    def _cwd(self, kernel_id: str | None) -> str | None:
+        if not kernel_id or kernel_id not in self.kernel_manager:
+            return None
+        return kernel_cwd(self.kernel_manager.get_kernel(kernel_id), self.kernel_manager.root_dir)
 
 
 class DecisionHandler(_Base):

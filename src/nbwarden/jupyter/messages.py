@@ -157,6 +157,8 @@ def traceback_lines(verdict, policy_url: str) -> list[str]:
                 continue
             shown.add(key)
             where = f"line {e.line}" + (" (decoded from hidden code)" if e.deobfuscated else "")
+            if e.file and not e.file.startswith("<"):  # a file the cell runs (%run, !bash x.sh)
+                where = f"{e.file.rsplit('/', 1)[-1]} {where}"
             lines.append(f"    {where}: {key[1]}")
     if verdict.consequence:
         lines.append(verdict.consequence)
