@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Debian's Chromium, driven by Playwright in tests/browser (never a browser download).
+[ -x /usr/bin/chromium ] || { apt-get update -qq; apt-get install -y -qq chromium >/dev/null; }
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
