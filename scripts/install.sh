@@ -13,7 +13,8 @@ apt_need() {  # apt_need <command or path> <package>: install the Debian package
     fi
   fi
 }
-# The policy service's tests start a throwaway PostgreSQL cluster and drive Debian's chromium.
+# The policy service's tests start a throwaway PostgreSQL cluster; the service and JupyterLab
+# browser tests drive Debian's chromium with Playwright (never a browser download).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_need /nonexistent/initdb postgresql; fi
 apt_need chromium chromium
 # PostgreSQL refuses to run as root: tests run the server as the 'postgres' user (created by
