@@ -13,7 +13,8 @@ apt_need() {  # apt_need <command or path> <package>: install the Debian package
     fi
   fi
 }
-# The policy service's tests start a throwaway PostgreSQL cluster and drive Debian's chromium.
+# The policy service's tests start a throwaway PostgreSQL cluster; the service and JupyterLab
+# browser tests drive Debian's chromium with Playwright (never a browser download).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then apt_need /nonexistent/initdb postgresql; fi
 apt_need chromium chromium
 # PostgreSQL refuses to run as root: tests run the server as the 'postgres' user (created by
@@ -27,7 +28,18 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/pip install -q -e '.[all,test]' 2>&1 | grep -v "^WARNING: Location" || true
+quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; return "${PIPESTATUS[0]}"; }
+quiet .venv/bin/pip install -q --upgrade pip
+quiet .venv/bin/pip install -q -e '.[all,test]'
 .venv/bin/python -c "import nbwarden, re2, yaml" 
 echo "installed: $(.venv/bin/nbwarden --version)"
+
+# The SARIF 2.1.0 JSON schema, for the test that validates our SARIF output. It ships in an
+# npm package; we keep it out of the repository and fetch it from the registry here.
+SCHEMA=.cache/sarif-schema-2.1.0.json
+if [ ! -s "$SCHEMA" ] && command -v npm >/dev/null; then
+  mkdir -p .cache/npm-sarif
+  (cd .cache/npm-sarif && npm pack -q @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null 2>&1 \
+    && tar xzf microsoft-jest-sarif-*.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json \
+    && cp package/lib/schemas/sarif-2.1.0-rtm.5.json "../sarif-schema-2.1.0.json") || echo "warning: SARIF schema not fetched"
+fi
