@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# Xvfb: the watcher's tests check that a virtual display (RL rendering) is left alone
+if [ "$(id -u)" = 0 ]; then
+  command -v Xvfb >/dev/null || { apt-get update -qq; apt-get install -y -qq xvfb >/dev/null; }
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
