@@ -81,23 +81,24 @@ def _read_metadata(path: str) -> tuple[str, str]:
     return name, version
 
 
-_CACHE: dict[tuple[str, str], tuple[float, list[Dist]]] = {}
+_CACHE: dict[tuple[str, str], tuple[tuple, list[Dist]]] = {}
 
 
 def load_dists(site: str, root: str = "") -> list[Dist]:
     """Distributions installed in one site-packages folder (``root`` prefixes file access,
-    e.g. /proc/PID/root for a container); cached until the folder changes."""
+    e.g. /proc/PID/root for a container); cached until a dist-info folder changes."""
     try:
-        mtime = os.stat(root + site).st_mtime
+        sig = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(root + site)
+                           if e.name.endswith(".dist-info")))
     except OSError:
         return []
     hit = _CACHE.get((root, site))
-    if hit and hit[0] == mtime:
+    if hit and hit[0] == sig:
         return hit[1]
     out = _load_dists(site, root)
     if len(_CACHE) > 64:
         _CACHE.clear()
-    _CACHE[(root, site)] = (mtime, out)
+    _CACHE[(root, site)] = (sig, out)
     return out
 
 

@@ -101,7 +101,7 @@ def _name_mismatch(comm: str, path: str, first_args: list[str]) -> bool:
     """comm is the name of the file exec() was given: the program itself, a symlink to it
     (python3 -> python3.11), or a script run through its #! interpreter (argv[1])."""
     names = {os.path.basename(path)[:15]} | {os.path.basename(a)[:15] for a in first_args if a}
-    if comm in names or any(n.startswith(comm) or comm.startswith(n) for n in names if n):
+    if comm in names:  # comm holds the first 15 characters of the name
         return False
     found = shutil.which(comm)
     return not (found and os.path.realpath(found) == path)
