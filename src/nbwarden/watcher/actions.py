@@ -85,7 +85,7 @@ def descendants(root: Proc, procs: dict[int, Proc]) -> list[Proc]:
             if known is None or known.starttime != st.starttime:
                 # a child the agent has not listed yet: it inherits the watched state of its parent
                 known = Proc(c, st.starttime, st.ppid, st.comm, procfs.uid_of(c), st.tty, st.kernel_thread,
-                             watched=root.watched)
+                             in_scope=root.in_scope, watched=root.watched)
             out.append(known)
             todo.append(c)
     return out

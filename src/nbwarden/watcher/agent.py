@@ -27,7 +27,7 @@ from ..policy.model import Decision
 from . import attribution, dependency, procfs, signals
 from .actions import ActionResult, Actuator, Protection
 from .gpu import Gpu
-from .net import POOL_PORTS, REMOTE_ACCESS_PORTS, Conn, read_tables
+from .net import POOL_PORTS, REMOTE_ACCESS_PORTS, Conn, read_diag, read_tables
 from .process import ENV_KEYS, Proc
 
 log = logging.getLogger("nbwarden.watcher")
@@ -49,6 +49,7 @@ class WatchConfig:
     grace: float = 3.0  # seconds between SIGTERM and SIGKILL
     recheck_ticks: int = 30  # every known process is re-checked for exec() once per this many ticks
     young: float = 1.0  # a process younger than this when first read is read again next tick
+    net_interval: float = 10.0  # seconds between dumps of the TCP table (sooner for a new suspect)
 
 
 @dataclass
@@ -139,6 +140,8 @@ class Watcher:
         self._inode_owner: dict[int, int] = {}
         self._unresolved: dict[int, int] = {}
         self._tables: dict[int, Conn] = {}
+        self._net_at = -1e9
+        self._new_suspects = False
         self._pods = attribution.pod_names() if self.config.node else {}
 
     # -- the loop ------------------------------------------------------------------------
@@ -186,12 +189,12 @@ class Watcher:
         self.procs[st.pid] = p
         if p.kernel_thread:
             return
-        in_tree = not self.roots or st.pid in self.roots or (parent is not None and parent.watched)
+        p.in_scope = not self.roots or st.pid in self.roots or (parent is not None and parent.in_scope)
         if not self.config.node:
-            p.watched = in_tree and p.uid == self.uid and st.pid != os.getpid()
+            p.watched = p.in_scope and p.uid == self.uid and st.pid != os.getpid()
             if not p.watched:
                 return
-        elif not in_tree:
+        elif not p.in_scope:
             return
         self._read_details(p, parent)
         p.age_at_first_read = max(0.0, procfs.uptime() - st.starttime / procfs.CLK_TCK)
@@ -218,7 +221,9 @@ class Watcher:
         """Signals read once per process (and again after an exec)."""
         p.static = {"command": self._check_command(p.argv) if p.argv else [],
                     "exe": signals.exe_anomalies(p), "tunnel": signals.tunnel_client(p)}
+        was = p.suspect
         p.suspect = bool(p.static["command"] or p.static["exe"] or p.static["tunnel"]) or p.suspect
+        self._new_suspects |= p.suspect and not was
 
     def _check_command(self, argv: list[str]) -> list[Finding]:
         key = "\0".join(argv)
@@ -261,16 +266,29 @@ class Watcher:
 
     # -- network ---------------------------------------------------------------------------
     def _network(self, now: float) -> None:
+        """Refresh the TCP table every ``net_interval`` seconds, or sooner (at most once a
+        second) when a new suspect needs its connections. Dumping a namespace's sockets
+        costs the kernel a walk of its whole hash table (about 10 ms on a big host, with
+        sock_diag or /proc/net/tcp alike), so it is the one thing not done every tick."""
+        due = now - self._net_at >= self.config.net_interval
+        hurry = self._new_suspects and now - self._net_at >= 1.0
+        if not (due or hurry):
+            return
+        self._net_at, self._new_suspects = now, False
+        tables: dict[int, Conn] | None = None
         if self.config.node:
+            mine = procfs.read_link("self", "ns/net")
             reps: dict[str, int] = {}
             for p in self.procs.values():
-                if p.netns and p.netns not in reps:
+                if p.netns and p.netns != mine and p.netns not in reps:
                     reps[p.netns] = p.pid
-            tables: dict[int, Conn] = {}
+            tables = read_diag() or read_tables("self")
             for pid in reps.values():
                 tables.update(read_tables(pid))
         else:
-            tables = read_tables("self")
+            tables = read_diag()
+            if tables is None:
+                tables = read_tables("self")
         self._tables = tables
         held = self._held_since
         for inode in [i for i in held if i not in tables]:

@@ -103,3 +103,64 @@ def _read_self(name: str) -> str | None:
             return fh.read().decode("ascii", "replace")
     except OSError:
         return None
+
+
+# -- sock_diag: the same table from the kernel over netlink, without formatting text --------
+# Reading /proc/net/tcp makes the kernel walk and print every socket of the namespace (tens
+# of ms on a busy host); NETLINK_SOCK_DIAG (what `ss` uses) returns only the states asked
+# for, in binary, in well under a millisecond. Same namespace as the caller only.
+_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY = 4, 20
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_WANTED_STATES = (1 << 1) | (1 << 2) | (1 << 10)  # ESTABLISHED, SYN_SENT, LISTEN
+_STATE_NAMES = {1: "ESTABLISHED", 2: "SYN_SENT", 10: "LISTEN"}
+
+
+def _diag_request(family: int) -> bytes:
+    req = struct.pack("=BBBxI", family, socket.IPPROTO_TCP, 0, _WANTED_STATES) + b"\0" * 48
+    return struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0) + req
+
+
+def _diag_addr(family: int, raw: bytes, port: int) -> tuple[str, int]:
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4]), port
+    ip = socket.inet_ntop(socket.AF_INET6, raw)
+    if ip.startswith("::ffff:") and "." in ip:
+        ip = ip[7:]
+    return ip, port
+
+
+def read_diag() -> dict[int, Conn] | None:
+    """Established, connecting and listening TCP sockets of our namespace, or None when
+    netlink sock_diag is not available (then use ``read_tables``)."""
+    out: dict[int, Conn] = {}
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as s:
+            s.settimeout(2.0)
+            for family in (socket.AF_INET, socket.AF_INET6):
+                s.send(_diag_request(family))
+                done = False
+                while not done:
+                    data = s.recv(1 << 16)
+                    off = 0
+                    while off + 16 <= len(data):
+                        length, mtype = struct.unpack_from("=IH", data, off)
+                        if length < 16:
+                            return None
+                        if mtype == _NLMSG_DONE:
+                            done = True
+                            break
+                        if mtype == _NLMSG_ERROR:
+                            return None
+                        body = off + 16
+                        fam, state = data[body], data[body + 1]
+                        sport, dport = struct.unpack_from(">HH", data, body + 4)
+                        src, dst = data[body + 8:body + 24], data[body + 24:body + 40]
+                        inode = struct.unpack_from("=I", data, body + 68)[0]
+                        if inode:
+                            out[inode] = Conn(inode, _diag_addr(fam, src, sport), _diag_addr(fam, dst, dport),
+                                              _STATE_NAMES.get(state, str(state)))
+                        off += (length + 3) & ~3
+    except OSError:
+        return None
+    return out

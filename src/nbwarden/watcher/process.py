@@ -31,7 +31,8 @@ class Proc:
     uid: int | None
     tty: int = 0
     kernel_thread: bool = False
-    watched: bool = False  # inside the watched users' processes (see agent.Scope)
+    in_scope: bool = False  # inside the --root-pid trees (everything when no roots are given)
+    watched: bool = False  # in scope and one of the watched users' processes: may be signalled
     argv: list[str] | None = None  # None: not read (unwatched) or not readable
     exe: str | None = None
     cwd: str | None = None
@@ -68,8 +69,8 @@ class Proc:
             return 0.0, 0.0
         t1, c1 = self.samples[-1]
         t0, c0 = self.samples[0]
-        for t, c in self.samples:
-            if t1 - t <= window:
+        for t, c in reversed(self.samples):  # the newest sample at least `window` old
+            if t1 - t >= window:
                 t0, c0 = t, c
                 break
         span = t1 - t0

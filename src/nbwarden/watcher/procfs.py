@@ -82,7 +82,7 @@ def read_cmdline(pid: int) -> list[str] | None:
     return [a.decode("utf-8", "replace") for a in data.split(b"\0")] if data else []
 
 
-def read_link(pid: int, name: str) -> str | None:
+def read_link(pid: int | str, name: str) -> str | None:
     """``exe``, ``cwd`` or ``ns/net``; None when the process is gone or not ours to read."""
     try:
         return os.readlink(f"{PROC}/{pid}/{name}")
