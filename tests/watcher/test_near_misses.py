@@ -35,7 +35,9 @@ def test_cpu_heavy_training_left_alone(spawn, make_watcher, tmp_path):
             "step = 0\n"
             "while time.time() < t:\n"
             "    step += sum(i * i for i in range(1000))  # the 'training'\n")
-        p = spawn([sys.executable, str(script), "--epochs", "3", "--lr", "0.001"])
+        # its command line names the server it connects to, as a MinIO / S3 endpoint would
+        p = spawn([sys.executable, str(script), "--epochs", "3", "--lr", "0.001",
+                   "--s3-endpoint", f"http://127.0.0.1:{server.port}"])
         assert server.connected.wait(10)
         # a low "busy" bar (5% of a core) so the CPU signal counts on a shared, loaded test machine
         w = make_watcher([p.pid], enforce=True, cpu_busy=5.0)
@@ -47,8 +49,8 @@ def test_cpu_heavy_training_left_alone(spawn, make_watcher, tmp_path):
         assert p.poll() is None
         proc = w.procs[p.pid]
         if server.port == 9000:
-            # the pool port made it a suspect; busy CPU and a long-lived connection raised the
-            # finding, which still stays under the threshold: no hidden executable, no miner shape
+            # the pool port made it a suspect; busy CPU raised the finding, which still stays
+            # under the threshold: no hidden executable, no miner-shaped command line
             (f,) = proc.latest
             facts = {e.fact for e in f.evidence}
             assert f.rule_id == "NBW902" and any(x.startswith("cpu: sustained") for x in facts), facts

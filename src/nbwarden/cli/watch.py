@@ -5,6 +5,7 @@ Exit status of ``--once``: 0 nothing flagged, 1 something flagged, 2 bad usage.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -32,6 +33,8 @@ def register(sub) -> None:
                    help="seconds between SIGTERM and SIGKILL (default 3)")
     p.add_argument("--cpu-window", type=float, default=10.0, metavar="SECONDS",
                    help="window for sustained CPU (default 10; --once uses --interval)")
+    p.add_argument("--cpu-busy", type=float, default=80.0, metavar="PERCENT",
+                   help="%% of one core that counts as busy over the window (default 80)")
     p.add_argument("--events", metavar="FILE", help="SQLite event store (default: ~/.local/share/nbwarden)")
     p.add_argument("--service-url", default=os.environ.get("NBWARDEN_SERVICE_URL"), metavar="URL",
                    help="policy service to report to (default $NBWARDEN_SERVICE_URL; token from $NBWARDEN_TOKEN)")
@@ -46,8 +49,9 @@ def run(args) -> int:
     from ..watcher import WatchConfig, Watcher, once
     from ..watcher.output import writer
 
-    if args.interval <= 0 or args.grace < 0 or args.cpu_window <= 0:
-        print("nbwarden watch: --interval and --cpu-window must be positive, --grace not negative", file=sys.stderr)
+    if args.interval <= 0 or args.grace < 0 or args.cpu_window <= 0 or args.cpu_busy <= 0:
+        print("nbwarden watch: --interval, --cpu-window and --cpu-busy must be positive, --grace not negative",
+              file=sys.stderr)
         return 2
     root = os.geteuid() == 0
     node = args.node or (root and not args.root_pid)
@@ -64,7 +68,7 @@ def run(args) -> int:
         print(f"nbwarden watch: no such process: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
     config = WatchConfig(interval=args.interval, node=node, roots=tuple(args.root_pid), enforce=args.enforce,
-                         tier=args.tier, grace=args.grace,
+                         tier=args.tier, grace=args.grace, cpu_busy=args.cpu_busy,
                          cpu_window=min(args.cpu_window, args.interval) if args.once else args.cpu_window)
     color = {"auto": sys.stdout.isatty(), "always": True, "never": False}[args.color]
     out = writer(args.format, sys.stdout, color)
@@ -79,6 +83,7 @@ def run(args) -> int:
                 print(f"{len(watcher.procs)} processes seen, {sum(v.flagged for v in verdicts)} flagged"
                       f"{'' if args.enforce else ' (report only: --enforce to act)'}")
             return 1 if any(v.flagged for v in verdicts) else 0
+        signal.signal(signal.SIGTERM, _stop)
         mode = "node agent" if node else f"user {os.geteuid()}"
         print(f"nbwarden watch: {mode}, every {args.interval:g} s, "
               f"{'enforcing' if args.enforce else 'report only'}; GPU: "
@@ -89,3 +94,8 @@ def run(args) -> int:
         watcher.close()
         reporter.flush()
         reporter.close()
+
+
+def _stop(*_) -> None:
+    """systemd and Kubernetes stop the agent with SIGTERM: leave by the same clean path as ^C."""
+    raise KeyboardInterrupt

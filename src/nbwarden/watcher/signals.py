@@ -171,7 +171,10 @@ def combine(category_findings: list[Finding], context: dict[str, Evidence]) -> l
         if f.rule_id == "NBW901" or not context:
             out.append(f)
             continue
-        keys = [k for k in context if k in BOOST and (f.category == "mining" or k in ("exe", "cpu", "gpu"))]
+        # connection context corroborates a miner named elsewhere (its command line); for the
+        # port-only finding it would count the same connection twice
+        about_pool = f.category == "mining" and f.rule_id != "NBW902"
+        keys = [k for k in context if k in BOOST and (about_pool or k in ("exe", "cpu", "gpu"))]
         conf = min(0.99, f.confidence + sum(BOOST[k] for k in keys))
         ev = list(f.evidence) + [context[k] for k in keys]
         out.append(Finding(f.rule_id, f.category, conf, f.severity, f.title, f.explanation, ev[:24], f.waived))
