@@ -26,7 +26,7 @@ def test_renamed_miner_reported_not_touched_without_enforce(spawn, renamed_pytho
     rules = {f.rule_id for f in v.decision.findings}
     assert {"NBW201", "NBW203"} <= rules
     facts = {e.fact for f in v.decision.findings for e in f.evidence}
-    assert "exe: runs from a temporary folder (shm); hidden file name" in facts
+    assert "exe: runs from a temporary folder (/dev/shm); hidden file name" in facts
     assert v.result.outcome == "reported" and "--enforce" in v.result.did[0]
     assert miner.poll() is None, "report mode must not touch the process"
     ev = events.recent()[0]

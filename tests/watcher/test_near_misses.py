@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from watchkit import FakePool, tick_until
+from watchkit import FakePool
 
 
 def _free_port() -> int:

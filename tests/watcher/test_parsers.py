@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from nbwarden.watcher import attribution, net, procfs
 from nbwarden.watcher.process import Proc
@@ -67,16 +68,36 @@ def test_roles():
     assert attribution.role_of(Proc(7, 1, 1, "python", 1000, argv=["python", "train.py"])) == ""
 
 
-def test_exe_anomalies():
-    def anomalies(exe, comm, argv):
-        return {e.fact for e in exe_anomalies(Proc(1, 1, 1, comm, 0, exe=exe, argv=argv))}
+def test_exe_anomalies(tmp_path, spawn, renamed_python):
+    def anomalies(exe, comm, argv, pid=os.getpid()):
+        return {e.fact for e in exe_anomalies(Proc(pid, 1, 1, comm, 0, exe=exe, argv=argv, cwd=str(tmp_path)))}
     assert anomalies("/memfd:x (deleted)", "x", ["x"]) == {"exe: runs from an anonymous memory file (memfd)"}
     assert "exe: its program file was deleted after it started" in anomalies("/opt/a (deleted)", "a", ["a"])
     assert "exe: pretends to be a kernel thread" in anomalies("/tmp/k", "kworker/0:1", ["[kworker/0:1]"])
-    # a #! script (comm = script name) and a symlinked interpreter are ordinary
-    assert anomalies("/usr/bin/python3.11", "jupyter-lab", ["/usr/bin/python3", "/usr/bin/jupyter-lab"]) == set()
-    assert anomalies("/usr/bin/python3.11", "python3", ["python3", "x.py"]) == set()
-    assert "exe: name does not match the program" in anomalies("/usr/bin/python3.11", "sshd", ["sshd: ada"])
+    # a link (sh -> dash, a venv's bin/python -> the interpreter) and a #! script are ordinary
+    import shutil
+    import sys
+    mismatch = "exe: name does not match the program"
+    sh = shutil.which("sh")
+    assert mismatch not in anomalies(os.path.realpath(sh), "sh", ["sh", "-c", "true"])
+    py = os.path.realpath(sys.executable)
+    assert mismatch not in anomalies(py, os.path.basename(sys.executable)[:15], [sys.executable])
+    script = tmp_path / "jupyter-lab"
+    script.write_text("#!/usr/bin/env python3\n")
+    assert mismatch not in anomalies(py, "jupyter-lab", [sys.executable, str(script)])
+    # argv[0] alone explains nothing: it is the caller's choice
+    assert mismatch in anomalies(py, "sshd", ["sshd"])
+    assert mismatch in anomalies(py, "jupyter-lab", [sys.executable, str(tmp_path / "no-such-script")])
+    # a real process: a link named python3 to the hidden copy in /dev/shm
+    (tmp_path / "python3").symlink_to(renamed_python)
+    from watchkit import renamed_env
+    p = spawn([str(tmp_path / "python3"), "-c", "import time; time.sleep(30)"], env=renamed_env())
+    time.sleep(0.5)
+    real = Proc(p.pid, 1, 1, procfs.read_stat(p.pid).comm, 0, exe=procfs.read_link(p.pid, "exe"),
+                argv=procfs.read_cmdline(p.pid), cwd=str(tmp_path))
+    facts = {e.fact for e in exe_anomalies(real)}
+    assert real.comm == "python3" and real.exe == renamed_python
+    assert {"exe: runs from a temporary folder (/dev/shm)", "exe: hidden file name", mismatch} <= facts, facts
 
 
 def test_command_endpoints():

@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 
 from ..engine.model import Evidence, Finding
+from . import procfs
 from .net import POOL_PORTS, REMOTE_ACCESS_PORTS, Conn
 from .process import Proc
 
@@ -85,24 +86,44 @@ def exe_anomalies(p: Proc) -> list[Evidence]:
         out.append(evidence(exe, exe, "exe: runs from an anonymous memory file (memfd)"))
     elif deleted:
         out.append(evidence(exe, exe, "exe: its program file was deleted after it started"))
-    if path.startswith(TEMP_DIRS):
-        out.append(evidence(exe, exe, f"exe: runs from a temporary folder ({path.split('/')[1:3][-1]})"))
+    temp = next((d for d in TEMP_DIRS if path.startswith(d)), None)
+    if temp:
+        out.append(evidence(exe, exe, f"exe: runs from a temporary folder ({temp.rstrip('/')})"))
     if base.startswith("."):
         out.append(evidence(exe, exe, "exe: hidden file name"))
     argv = p.argv or [""]
     if _KTHREAD_NAMES.match(p.comm) or (argv[0].startswith("[") and argv[0].endswith("]")):
         out.append(evidence(exe, f"calls itself {p.comm!r} / {argv[0]!r}", "exe: pretends to be a kernel thread"))
-    elif p.argv and not path.startswith("/memfd:") and _name_mismatch(p.comm, path, argv[:2]):
+    elif p.argv and not path.startswith("/memfd:") and _name_mismatch(p, path):
         out.append(evidence(exe, f"calls itself {p.comm!r} but runs {path}", "exe: name does not match the program"))
     return out
 
 
-def _name_mismatch(comm: str, path: str, first_args: list[str]) -> bool:
-    """comm is the name of the file exec() was given: the program itself, a symlink to it
-    (python3 -> python3.11), or a script run through its #! interpreter (argv[1])."""
-    names = {os.path.basename(path)[:15]} | {os.path.basename(a)[:15] for a in first_args if a}
-    if comm in names:  # comm holds the first 15 characters of the name
+def _name_mismatch(p: Proc, path: str) -> bool:
+    """comm is the name of the file exec() was given. It is explained when that file is the
+    program itself, a link to it (python3 -> python3.11, a venv's bin/python, sh -> dash), or
+    a script run through its #! interpreter (argv[1]); a program hidden in a temporary folder
+    gets no such excuse. argv[0] alone explains nothing: the caller chooses it freely."""
+    comm, argv = p.comm, p.argv or []
+    if comm == os.path.basename(path)[:15]:
         return False
+    if path.startswith(TEMP_DIRS) or os.path.basename(path).startswith("."):
+        return True  # a link named python3 to a hidden file in /dev/shm is the disguise, not an excuse
+    if procfs.read_link(p.pid, "ns/mnt") != procfs.read_link("self", "ns/mnt"):
+        return False  # another mount namespace (a container): its links cannot be followed from here
+    cands = [os.path.join(os.path.dirname(path), comm)]
+    for a in argv[:2]:
+        if os.path.basename(a)[:15] == comm:
+            cands.append(a if a.startswith("/") else os.path.join(p.cwd or "/", a))
+    for c in cands:
+        try:
+            if os.path.realpath(c) == path:
+                return False
+        except OSError:
+            continue
+    if len(argv) > 1 and os.path.basename(argv[1])[:15] == comm:  # #! script: exe is its interpreter
+        script = argv[1] if argv[1].startswith("/") else os.path.join(p.cwd or "/", argv[1])
+        return not os.path.isfile(script)
     found = shutil.which(comm)
     return not (found and os.path.realpath(found) == path)
 
