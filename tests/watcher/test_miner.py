@@ -48,6 +48,7 @@ def test_renamed_miner_terminated_with_enforce(spawn, renamed_python, pool, make
     ev = events.recent()[0]
     assert ev.outcome == "terminated" and ev.attribution == "user" and ev.counts_against_user
     assert ev.detail["pid"] == miner.pid and ev.detail["exe"] == renamed_python
+    assert f"The process (pid {miner.pid}) was stopped" in v.message and "mining" in v.message
 
 
 def test_block_policy_stops_pending_review(spawn, renamed_python, pool, make_watcher, tmp_path):

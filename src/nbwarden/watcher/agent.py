@@ -23,7 +23,7 @@ from ..engine import Engine
 from ..engine.model import Finding
 from ..events import Event
 from ..policy import Policy
-from ..policy.model import Decision
+from ..policy.model import CATEGORY_NAMES, Decision
 from . import attribution, dependency, procfs, signals
 from .actions import ActionResult, Actuator, Protection
 from .gpu import Gpu
@@ -91,7 +91,16 @@ class Verdict:
 
     @property
     def message(self) -> str:
-        msg = self.decision.message
+        """The sentence the user reads: what it looks like, why, what was done about it."""
+        d = self.decision
+        if not self.flagged or not d.findings:
+            return "Nothing this process does goes against the usage policy."
+        what = CATEGORY_NAMES.get(d.category or "", d.category)
+        done = {"terminated": f"The process (pid {self.proc.pid}) was stopped; you can appeal if this is wrong.",
+                "stopped": f"The process (pid {self.proc.pid}) is paused until a reviewer looks at it; you can "
+                           f"appeal if this is wrong.",
+                }.get(self.result.outcome, "It was reported to the operators of this service.")
+        msg = f"This looks like {what}: {d.findings[0].explanation} {done} Policy: {d.policy_url}"
         if self.dependency:
             msg += (f" This process was started by the installed package {self.dependency.name} "
                     f"{self.dependency.version} (dependency compromise), not by your code: it does not count "
@@ -214,8 +223,11 @@ class Watcher:
         p.role = attribution.role_of(p, parent)
         p.owner = attribution.owner_of(p, parent.owner if parent is not None else None, self._pods)
         if self.config.node:
+            # only a hub user's processes may be signalled; other containers (system pods,
+            # the hub itself) and host processes are judged and reported, never touched
             o = p.owner
-            p.watched = bool(o.user and o.source != "uid" or o.container) and p.pid != os.getpid()
+            p.watched = bool(o.user) and o.source in ("env:JUPYTERHUB_USER", "inherited from parent") \
+                and p.pid != os.getpid()
 
     def _static(self, p: Proc) -> None:
         """Signals read once per process (and again after an exec)."""

@@ -23,12 +23,14 @@ class Human:
         out(f"{self.c('red', 'FLAG')}   pid {p.pid} {self.c('bold', p.comm)}"
             f"{' (' + who + ')' if who else ''} -> {d.action}{mode}\n")
         out(f"       {d.category} ({d.confidence:.2f}); outcome: {v.result.outcome}\n")
-        out(f"       command: {p.command[:200]}\n       exe: {p.exe or '?'}\n")
+        out(f"       command: {p.command[:200].replace(chr(10), ' ')}\n       exe: {p.exe or '?'}\n")
         for f in d.findings:
             out(f"  {self.c('bold', f.rule_id)} {f.title} [{f.category}, {f.confidence:.2f}]\n")
             out(f"       {f.explanation}\n")
             for e in f.evidence[:6]:
-                out(f"       {self.c('dim', e.fact[:70] + ':')} {e.snippet[:160]}\n")
+                shown = e.snippet.strip().replace("\n", " ")
+                extra = f" {self.c('dim', '(' + shown[:120] + ')')}" if shown and shown[:40] not in e.fact else ""
+                out(f"       - {e.fact[:140]}{extra}\n")
         if v.dependency:
             out(f"  {self.c('yellow', 'dependency compromise')}: {v.dependency.name}=={v.dependency.version} "
                 f"({v.dependency.how}); no strike for the user\n")
