@@ -34,3 +34,16 @@ def test_node_mode_attributes_to_the_hub_user(spawn, renamed_python, pool, make_
     ev = events.recent()[0]
     assert ev.user == "ada" and ev.server == "gpu-large" and ev.category == "mining"
     assert w.procs[server.pid].owner.source == "env:JUPYTERHUB_USER"
+
+
+def test_node_mode_never_signals_unattributed_processes(spawn, make_watcher):
+    if os.geteuid() != 0:
+        pytest.skip("node mode reads other users' /proc/PID/environ: needs root")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+    host = spawn(["sleep", "30"], env=env)
+    w = make_watcher([host.pid], node=True, enforce=True)
+    w.tick()
+    p = w.procs[host.pid]
+    assert p.argv == ["sleep", "30"] and not p.watched, "judged, but not one of a hub user's processes"
+    assert w.protection.reason(p) == "outside the watched users' processes"
+    assert w.actuator.terminate(p, w.procs).outcome == "reported" and host.poll() is None
