@@ -1,8 +1,6 @@
 """The IPython kernel extension, loaded into a real ipykernel behind the real server."""
 from __future__ import annotations
 
-import time
-
 from conftest import MINER
 
 _SECRET = [c ^ 7 for c in b"stratum+tcp://pool.example.net:3333"]  # XOR: no static reader decodes it
@@ -13,13 +11,7 @@ subprocess.run(['true', '-o', url, '-u', 'W', '--donate-level', '1'])
 
 
 def wait_for(server, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in server.events() if predicate(e)]
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
+    return [e for e in server.events(until=predicate, timeout=timeout) if predicate(e)]
 
 
 def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier):

@@ -126,7 +126,14 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
 
     def _act(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         if verdict.run:
-            return self._forward(m)
+            self._forward(m)
+        else:
+            self._refuse(m, verdict)
+        self.guard.commit(verdict)
+        if verdict.terminate:
+            asyncio.ensure_future(self._terminate())
+
+    def _refuse(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         lines = messages.traceback_lines(verdict, self.guard.policy.url)
         # four small frames in a row: without TCP_NODELAY, Nagle holds the later ones until the
         # client acknowledges the first (tens of milliseconds with delayed ACKs)
@@ -139,8 +146,6 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             pass
         finally:
             self.websocket_handler.set_nodelay(False)
-        if verdict.terminate:
-            asyncio.ensure_future(self._terminate())
 
     async def _terminate(self) -> None:
         kid = self.kernel_id

@@ -55,6 +55,7 @@ class CellVerdict:
     report: Report | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # recorded with the event
     event_id: str | None = None  # fixed for ran-anyway, so a repeated report counts once
+    events: list[Event] = field(default_factory=list)  # to record once the user has the answer
 
     @property
     def terminate(self) -> bool:
@@ -128,8 +129,9 @@ class Guard:
             if not verdict.run:
                 _restore(mem.context, saved)
         if verdict.outcome != ALLOWED:
-            self.record(verdict.outcome, decision, user=user, kernel_id=kernel_id, digest=digest, tier=tier,
-                        path=path, detail=verdict.detail, event_id=verdict.event_id)
+            verdict.events.append(self.event(verdict.outcome, decision, user=user, kernel_id=kernel_id,
+                                             digest=digest, tier=tier, path=path, detail=verdict.detail,
+                                             event_id=verdict.event_id))
         if verdict.terminate:
             self.forget(kernel_id)
         return verdict
@@ -157,15 +159,17 @@ class Guard:
     def _engine_error(self, err: str, *, kernel_id, user, tier, digest, path) -> CellVerdict:
         detail = {"engine_error": err, "on_engine_error": "open" if self.fail_open else "closed"}
         if self.fail_open:
-            self.record("logged", None, user=user, kernel_id=kernel_id, digest=digest, tier=tier, path=path,
-                        detail=detail, action="allow")
-            return CellVerdict(True, "engine-error", "allow")
-        self.record("reported", None, user=user, kernel_id=kernel_id, digest=digest, tier=tier, path=path,
-                    detail=detail, action="block")
-        return CellVerdict(False, "engine-error", "block",
-                           f"nbwarden could not check this cell ({err}), and this server refuses cells it "
-                           f"cannot check. Split the cell or simplify it, or ask the operators. "
-                           f"Policy: {self.policy.url}")
+            verdict = CellVerdict(True, "engine-error", "allow")
+        else:
+            verdict = CellVerdict(False, "engine-error", "block",
+                                  f"nbwarden could not check this cell ({err}), and this server refuses cells it "
+                                  f"cannot check. Split the cell or simplify it, or ask the operators. "
+                                  f"Policy: {self.policy.url}")
+        # not a strike either way: the user did nothing wrong by writing code the engine cannot read
+        verdict.events.append(self.event("logged" if self.fail_open else "reported", None, user=user,
+                                         kernel_id=kernel_id, digest=digest, tier=tier, path=path, detail=detail,
+                                         action=verdict.action))
+        return verdict
 
     def _check(self, code: str, ctx: CellContext, *, remember: bool,
                cwd: str | None = None) -> tuple[Report | None, str | None]:
@@ -210,8 +214,8 @@ class Guard:
             log.exception("nbwarden: engine raised while checking a terminal line")
             report = Report("<terminal>", error="internal error")
         if report.error:
-            return self._engine_error(report.error, kernel_id=f"terminal:{terminal}", user=user, tier=tier,
-                                      digest=digest, path=None)
+            return self.commit(self._engine_error(report.error, kernel_id=f"terminal:{terminal}", user=user,
+                                                  tier=tier, digest=digest, path=None))
         decision = self.policy.decide(report, tier)
         act = decision.action
         if act in ("allow", "log"):
@@ -219,11 +223,12 @@ class Guard:
                 self.record("logged", decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier)
             return CellVerdict(True, ALLOWED if act == "allow" else "logged", act, decision=decision, report=report)
         outcome = "warned" if act == "warn" else "blocked"
+        consequence = self.consequence(user, "block")  # before this refusal is recorded
         self.record(outcome, decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier,
                     detail={"via": "terminal"})
         return CellVerdict(False, outcome, act, decision.message.replace("you may cancel or run it anyway",
                                                                           "it was not run"),
-                           self.consequence(user, "block"), decision, report)
+                           consequence, decision, report)
 
     # -- the REST path ------------------------------------------------------------------------------
     def check_only(self, *, code: str, kernel_id: str | None, user: str | None, path: str | None = None,
@@ -295,8 +300,20 @@ class Guard:
                                      for s in p.ladder]}}
 
     # -- recording ------------------------------------------------------------------------------------
-    def record(self, outcome: str, decision: Decision | None, *, user, kernel_id, digest, tier, path=None,
-               detail=None, event_id=None, action=None) -> Event:
+    def commit(self, verdict: CellVerdict) -> CellVerdict:
+        """Record a verdict's events; called after the user has the answer, so the store's
+        write is never part of the latency they see."""
+        while verdict.events:
+            self.reporter.report(verdict.events.pop(0))
+        return verdict
+
+    def record(self, outcome: str, decision: Decision | None, **kw) -> Event:
+        ev = self.event(outcome, decision, **kw)
+        self.reporter.report(ev)
+        return ev
+
+    def event(self, outcome: str, decision: Decision | None, *, user, kernel_id, digest, tier, path=None,
+              detail=None, event_id=None, action=None) -> Event:
         d = {k: v for k, v in (detail or {}).items() if v is not None}
         if path:
             d["path"] = path
@@ -309,7 +326,6 @@ class Guard:
                    detail=d)
         if event_id:
             ev.id = event_id
-        self.reporter.report(ev)
         return ev
 
 
