@@ -129,7 +129,8 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             self._forward(m)
         else:
             self._refuse(m, verdict)
-        self.guard.commit(verdict)
+        if verdict.events:  # the store's write (an fsync) stays off the event loop
+            asyncio.get_running_loop().run_in_executor(None, self.guard.commit, verdict)
         if verdict.terminate:
             asyncio.ensure_future(self._terminate())
 

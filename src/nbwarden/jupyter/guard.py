@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ log = logging.getLogger("nbwarden.jupyter")
 
 #: Outcome of a cell that ran without anything to record.
 ALLOWED = "allowed"
+#: Seconds a user's strikes read from the store are reused (other processes add strikes too).
+STRIKES_TTL = 30.0
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Guard:
         self._max_kernels = kernel_contexts
         self._kernels: OrderedDict[str, KernelMemory] = OrderedDict()
         self._kernels_lock = threading.Lock()
+        self._strikes: dict[str, tuple[float, list[datetime]]] = {}
+        self._counted: set[str] = set()
 
     # -- who and where ------------------------------------------------------------------------
     def tier_of(self, user: str | None) -> str:
@@ -283,12 +288,24 @@ class Guard:
         """What this decision brings on the policy's ladder, given the user's local strikes."""
         if action not in ("warn", "block", "terminate"):
             return ""
-        try:
-            strikes = self.reporter.strike_times(user) if user else []
-        except Exception:  # a broken store must not break the warning
-            strikes = []
-        step = self.policy.standing([*strikes, datetime.now(timezone.utc)]).consequence
+        step = self.policy.standing([*self._strike_times(user), datetime.now(timezone.utc)]).consequence
         return f"If you run it anyway: {step}" if action == "warn" else step
+
+    def _strike_times(self, user: str | None) -> list[datetime]:
+        """The user's strikes from the store, cached for STRIKES_TTL seconds (reading them
+        parses every recent event of the user: milliseconds, on the path of a refusal)."""
+        if not user:
+            return []
+        now = time.monotonic()
+        cached = self._strikes.get(user)
+        if cached is None or now - cached[0] > STRIKES_TTL:
+            self._counted.clear()
+            try:
+                cached = (now, self.reporter.strike_times(user))
+            except Exception:  # a broken store must not break the warning
+                cached = (now, [])
+            self._strikes[user] = cached
+        return cached[1]
 
     def policy_json(self, user: str | None) -> dict[str, Any]:
         p = self.policy
@@ -326,6 +343,9 @@ class Guard:
                    detail=d)
         if event_id:
             ev.id = event_id
+        if ev.counts_against_user and user in self._strikes and ev.id not in self._counted:
+            self._counted.add(ev.id)  # a ran-anyway reported twice shares one id: one strike
+            self._strikes[user][1].append(datetime.fromisoformat(ev.time))
         return ev
 
 
