@@ -86,3 +86,21 @@ def test_fail_open_on_a_real_server(setup):
         ev = srv.events(until=lambda e: e["outcome"] == "logged")[0]
         assert ev["outcome"] == "logged" and ev["detail"]["on_engine_error"] == "open"
         assert "too large" in ev["detail"]["engine_error"]
+
+
+def test_broken_policy_fails_closed_with_a_clear_message(setup, tmp_path):
+    """A policy that does not load: the server starts, says why in its log, and (fail
+    closed) answers every cell with that reason instead of running it unchecked."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers: [free]\nactions: {mining: {free: explode}}\n")
+    config = f"c.NbwardenConfig.policy_path = {str(bad)!r}\nc.NbwardenConfig.on_engine_error = 'closed'\n"
+    with JupyterServer(config=config) as srv:
+        k = srv.kernel(srv.start_kernel())
+        try:
+            r = k.run("print('unchecked')")
+        finally:
+            k.close()
+        log = srv.log.read_text()
+    assert r["reply"]["content"]["ename"] == "PolicyViolation" and "unchecked" not in r["stream"]
+    assert "nbwarden could not start" in r["reply"]["content"]["evalue"] and "explode" in r["reply"]["content"]["evalue"]
+    assert "nbwarden could not start" in log
