@@ -215,8 +215,9 @@ def test_warn_dialog_cancel_then_run_anyway(browser, warn_lab):
         evidence = finding.locator(".nbw-evidence").first
         expect(evidence.locator(".nbw-where")).to_contain_text("this cell, line 2")
         expect(evidence.locator(".nbw-decoded")).to_be_visible()
-        expect(evidence.locator(".nbw-snippet")).to_contain_text(f'pool = "{POOL}"')
-        expect(evidence.locator(".nbw-match").first).to_have_text(POOL)
+        expect(evidence.locator(".nbw-snippet")).to_contain_text(f'b64decode("{_HIDDEN}")')  # as written
+        expect(evidence.locator(".nbw-decoded-text")).to_contain_text(f'pool = "{POOL}"')  # what it hides
+        expect(evidence.locator(".nbw-decoded-text .nbw-match").first).to_have_text(POOL)
         expect(body.locator(".nbw-consequence")).not_to_be_empty()
         expect(body.locator(".nbw-policy-link")).to_have_attribute("href", POLICY_URL)
         expect(nb.buttons).to_have_text(["Cancel", "Run anyway"])
