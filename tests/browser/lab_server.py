@@ -28,7 +28,7 @@ class Lab:
     token: str
     store: Path  # the nbwarden event store the server extension records to
     log: Path
-    extension: str  # the Python module serving /nbwarden/api
+    extension: str | None  # the Python module serving /nbwarden/api
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}?token={self.token}"
@@ -42,9 +42,10 @@ def notebook(*sources: str) -> dict:
 
 
 @contextlib.contextmanager
-def running_lab(tmp: Path, *, extension: str, policy: str, notebooks: dict[str, dict]) -> Iterator[Lab]:
+def running_lab(tmp: Path, *, extension: str | None, policy: str, notebooks: dict[str, dict]) -> Iterator[Lab]:
     """JupyterLab with ``extension`` enabled and configured with the ``policy`` text (YAML),
-    serving ``notebooks`` ({file name: notebook}); stopped (kernels included) on exit."""
+    serving ``notebooks`` ({file name: notebook}); stopped (kernels included) on exit.
+    ``extension=None``: no nbwarden server extension at all, only the lab extension."""
     root, config, labext, settings = tmp / "root", tmp / "config", tmp / "labextensions", tmp / "settings"
     for d in (root, config, labext):
         d.mkdir()
@@ -59,7 +60,8 @@ def running_lab(tmp: Path, *, extension: str, policy: str, notebooks: dict[str, 
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     store = tmp / "events.sqlite"
     (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {extension: True}},
+        "ServerApp": {"jpserver_extensions": {extension: True} if extension else
+                      {"nbwarden.jupyter": False, "fake_check_ext": False}},
         "NbwardenConfig": {"policy_path": str(tmp / "policy.yaml"), "tier": "free", "store_path": str(store)},
         "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None,
                    "check_for_updates_class": "jupyterlab.NeverCheckForUpdate", "extension_manager": "readonly",

@@ -80,7 +80,7 @@ def server_extension(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(server_extension):
+def browser():
     _require_browser_stack()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
@@ -179,6 +179,14 @@ def warn_lab(server_extension, tmp_path):
 def shipped_policy_lab(server_extension, tmp_path):
     _require_browser_stack()
     with running_lab(tmp_path, extension=server_extension, policy=SHIPPED_POLICY,
+                     notebooks={"miner.ipynb": notebook(PLAIN_MINING)}) as lab:
+        yield lab
+
+
+@pytest.fixture
+def lab_without_server_extension(tmp_path):
+    _require_browser_stack()
+    with running_lab(tmp_path, extension=None, policy=SHIPPED_POLICY,
                      notebooks={"miner.ipynb": notebook(PLAIN_MINING)}) as lab:
         yield lab
 
@@ -282,3 +290,18 @@ def test_terminate_dialog_offers_only_close(browser, shipped_policy_lab):
     assert [answer["action"] for _, _, answer in nb.calls("check")] == ["terminate"]
     assert nb.calls("decision") == []  # nothing to decide: there was no choice
     assert b"stratum" not in b"".join(nb.frames), "the refused cell reached the kernel websocket"
+
+
+def test_without_the_server_extension_cells_run_as_in_plain_jupyterlab(browser, lab_without_server_extension):
+    """The check endpoint answers 404: the executor runs the cell as JupyterLab would (where
+    the server extension is enabled it also guards the websocket, so nothing is lost)."""
+    from playwright.sync_api import expect
+
+    nb = NotebookPage(browser, lab_without_server_extension, "miner.ipynb")
+    try:
+        nb.run(0)
+        expect(nb.outputs(0)).to_contain_text(f"configured {POOL}", timeout=UI_MS * 2)
+        expect(nb.page.locator(".nbw-dialog")).to_have_count(0)
+    finally:
+        nb.close("no-server-extension")
+    assert [status for status, _, _ in nb.calls("check")] == [404]
