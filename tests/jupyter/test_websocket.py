@@ -70,6 +70,20 @@ def test_near_misses_run(server, fresh_kernel):
         k.close()
 
 
+def test_disallowed_demo_cells_are_refused(server, fresh_kernel):
+    """Every code cell of the shipped disallowed demo is refused before it runs."""
+    from nbwarden.jupyter.demo import demo_path
+    nb = json.loads((demo_path() / "disallowed.ipynb").read_text())
+    k = server.kernel(fresh_kernel)
+    try:
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                msg_id = k.execute("".join(cell["source"]))
+                assert refused(k.collect(msg_id), msg_id), cell["source"]
+    finally:
+        k.close()
+
+
 def test_user_expressions_are_checked(server, shared_kernel):
     k = server.kernel(shared_kernel)
     try:
