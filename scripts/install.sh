@@ -25,6 +25,8 @@ if command -v npm >/dev/null 2>&1 && [ ! -x .npm-tools/node_modules/.bin/configu
   npm install --silent --no-audit --no-fund --prefix .npm-tools configurable-http-proxy >/dev/null 2>&1 \
     || echo "install.sh: npm could not install configurable-http-proxy; the hub test will skip" >&2
 fi
+# Xvfb: the watcher's tests check that a virtual display (RL rendering) is left alone
+apt_need Xvfb xvfb
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

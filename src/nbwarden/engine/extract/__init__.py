@@ -144,6 +144,11 @@ class Collector:
             if inner and inner.strip():
                 self.shell(inner, unit, line)
 
+    def argv(self, argv: list[str], unit: Unit) -> None:
+        """One process's argv, as the kernel holds it: analysed like a shell command whose
+        words are already split (a multi-line ``python -c`` script stays one word)."""
+        self._pipeline([(argv, unit.code)], unit, unit.line)
+
     def _pipeline(self, pipe, unit: Unit, line: int) -> None:
         progs = []
         for argv, _raw in pipe:
@@ -177,9 +182,11 @@ class Collector:
         if len(progs) >= 2:
             if progs[0] in sh._DOWNLOADERS and (progs[-1] in sh._SHELLS or sh._PYTHONS.match(progs[-1])):
                 self.fact("behaviour", "pipe-to-shell", unit, line)
-            hidden = sh.decode_echo_pipeline(pipe)
-            if hidden:
-                self.unit(hidden, SHELL, unit, line, "base64 | sh")
+        decoded = sh.decode_pipeline(pipe)
+        if decoded:
+            text, dest = decoded
+            lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
+            self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
 
     def _expand(self, arg: str) -> str:
         if "$" not in arg or not self._shell_vars:
