@@ -17,11 +17,12 @@ export type Choice = 'run' | 'cancel';
 export const RUN_ANYWAY = 'Run anyway';
 
 /**
- * Show the verdict. For "warn" the user may run the cell anyway; for
- * "block" and "terminate" there is only Close (and the way to appeal).
+ * Show the verdict. For "warn" the user may run the cell anyway (when the
+ * server issued the token that lets it through); for "block" and "terminate"
+ * there is only Close (and the way to appeal).
  */
 export async function showVerdict(verdict: IVerdict, cellIndex: number | null): Promise<Choice> {
-  const mayRun = verdict.action === 'warn';
+  const mayRun = verdict.action === 'warn' && Boolean(verdict.override_token);
   const result = await showDialog({
     title: titleOf(verdict),
     body: new Widget({ node: renderVerdict(verdict, cellIndex) }),

@@ -130,7 +130,7 @@ export class PolicyCellExecutor implements INotebookCellExecutor {
         );
         return { metadata: {} };
       case 'warn': {
-        const choice = await showVerdict(verdict, request.cell_index);
+        const choice = await showVerdict(verdict, request.cell_index); // no token: Close only
         if (choice === 'cancel' || !verdict.override_token) {
           await recordDecision('cancelled', request);
           return undefined;

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ _HIDDEN = base64.b64encode(f'pool = "{POOL}"'.encode()).decode()
 # Harmless when run: it only sets and prints a string.
 HIDDEN_MINING = f'import base64\nexec(base64.b64decode("{_HIDDEN}").decode())\nprint("configured", pool)'
 PLAIN_MINING = f'pool = "{POOL}"\nprint("configured", pool)'
+AFTER = 'print("after", x)'
 
 # Mining is a "warn" here, so both Cancel and Run anyway are reachable.
 WARN_POLICY = f"""
@@ -102,7 +104,8 @@ class NotebookPage:
         self.page.on("response", self._on_response)
         self.page.on("websocket", self._on_websocket)
         self.kernel_sockets: list[str] = []
-        self.page.goto(lab.url(f"lab/tree/{name}"))
+        # A workspace of its own: otherwise JupyterLab reopens what an earlier page had open.
+        self.page.goto(lab.url(f"lab/workspaces/{secrets.token_hex(4)}/tree/{name}"))
         self.cells = self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
         self.dialog = self.page.locator(".jp-Dialog")
         self.buttons = self.dialog.locator(".jp-Dialog-footer button")
@@ -129,11 +132,18 @@ class NotebookPage:
         expect(cell).to_have_class(re.compile(r"\bjp-mod-active\b"))
         self.page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:run-cell-and-select-next"]').click()
 
+    def run_all(self) -> None:
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
     def outputs(self, i: int):
         return self.cells.nth(i).locator(".jp-OutputArea-output")
 
-    def prompt(self, i: int) -> str:
-        return self.cells.nth(i).locator(".jp-InputArea-prompt").inner_text().replace("\xa0", " ").strip()
+    def expect_prompts(self, *prompts: str) -> None:
+        """The execution counts shown, e.g. "[1]:", "[ ]:" (waits: the reply can follow the output)."""
+        from playwright.sync_api import expect
+        want = [re.compile(r"^\[\s*\]:$") if p == "[ ]:" else p for p in prompts]
+        expect(self.cells.locator(".jp-InputArea-prompt")).to_have_text(want, timeout=UI_MS)
 
     def calls(self, endpoint: str) -> list[tuple[int, dict, dict | None]]:
         return [c[1:] for c in self.api if c[0] == endpoint]
@@ -167,11 +177,12 @@ class NotebookPage:
         self.frames.append(payload if isinstance(payload, bytes) else payload.encode())
 
 
-@pytest.fixture
-def warn_lab(server_extension, tmp_path):
+@pytest.fixture(scope="module")
+def warn_lab(server_extension, tmp_path_factory):
     _require_browser_stack()
-    with running_lab(tmp_path, extension=server_extension, policy=WARN_POLICY,
-                     notebooks={"demo.ipynb": notebook(ALLOWED, HIDDEN_MINING)}) as lab:
+    with running_lab(tmp_path_factory.mktemp("warn-lab"), extension=server_extension, policy=WARN_POLICY,
+                     notebooks={"demo.ipynb": notebook(ALLOWED, HIDDEN_MINING),
+                                "runall.ipynb": notebook(ALLOWED, PLAIN_MINING, AFTER)}) as lab:
         yield lab
 
 
@@ -238,14 +249,14 @@ def test_warn_dialog_cancel_then_run_anyway(browser, warn_lab):
         nb.wait_for(lambda: nb.calls("decision"), "the cancelled decision to be posted")
         nb.page.wait_for_timeout(500)  # a cell that was (wrongly) sent would show output by now
         expect(nb.outputs(1)).to_have_count(0)
-        assert nb.prompt(1) == "[ ]:"
+        nb.expect_prompts("[1]:", "[ ]:", "[ ]:")  # running the last cell added an empty one below
 
         # 4. Again, Run anyway: the cell runs, carrying the override token the server issued.
         nb.run(1)
         expect(body).to_be_visible(timeout=UI_MS)
         nb.buttons.filter(has_text="Run anyway").click()
         expect(nb.outputs(1)).to_contain_text(f"configured {POOL}", timeout=UI_MS * 2)
-        assert nb.prompt(1) == "[2]:"
+        nb.expect_prompts("[1]:", "[2]:", "[ ]:")
         nb.wait_for(lambda: len(nb.calls("decision")) == 2, "the ran-anyway decision to be posted")
     finally:
         nb.close("warn")
@@ -266,6 +277,36 @@ def test_warn_dialog_cancel_then_run_anyway(browser, warn_lab):
     assert "cancelled" in outcomes and "ran-anyway" in outcomes, outcomes
 
 
+def test_run_all_keeps_order_and_stops_at_a_refused_cell(browser, warn_lab):
+    """Run all: the cells are checked and sent one after another; Cancel on the second one
+    leaves the third unrun (as the kernel aborts queued cells after an error); Run anyway
+    runs the rest in order."""
+    from playwright.sync_api import expect
+
+    nb = NotebookPage(browser, warn_lab, "runall.ipynb")
+    try:
+        body = nb.dialog.locator(".nbw-dialog")
+        nb.run_all()
+        expect(body).to_be_visible(timeout=UI_MS * 2)
+        expect(nb.outputs(0)).to_contain_text("allowed 42", timeout=UI_MS)  # sent before the dialog
+        nb.buttons.filter(has_text="Cancel").click()
+        expect(body).to_have_count(0, timeout=UI_MS)
+        nb.page.wait_for_timeout(1000)
+        expect(nb.outputs(1)).to_have_count(0)
+        expect(nb.outputs(2)).to_have_count(0)
+        nb.expect_prompts("[1]:", "[ ]:", "[ ]:")
+        assert [answer["action"] for _, _, answer in nb.calls("check")] == ["allow", "warn"]  # 3rd never asked
+
+        nb.run_all()
+        expect(body).to_be_visible(timeout=UI_MS * 2)
+        nb.buttons.filter(has_text="Run anyway").click()
+        expect(nb.outputs(2)).to_contain_text("after 42", timeout=UI_MS * 2)
+        nb.expect_prompts("[2]:", "[3]:", "[4]:")  # the order they were sent in
+        expect(nb.outputs(1)).to_contain_text(f"configured {POOL}")
+    finally:
+        nb.close("run-all")
+
+
 def test_terminate_dialog_offers_only_close(browser, shipped_policy_lab):
     from playwright.sync_api import expect
 
@@ -284,7 +325,7 @@ def test_terminate_dialog_offers_only_close(browser, shipped_policy_lab):
         expect(body).to_have_count(0, timeout=UI_MS)
         nb.page.wait_for_timeout(500)
         expect(nb.outputs(0)).to_have_count(0)
-        assert nb.prompt(0) == "[ ]:"
+        nb.expect_prompts("[ ]:", "[ ]:")  # run-and-select-next added a second cell
     finally:
         nb.close("terminate")
     assert [answer["action"] for _, _, answer in nb.calls("check")] == ["terminate"]
