@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import ruleset
-from .extract import Collector
+from .extract import Collector, ShellState
 from .matcher import Matcher
 from .model import PYTHON, SHELL, Fact, Finding, Report, Unit, categories_of
 from .readers import ReadError, read_units
@@ -37,6 +37,7 @@ class CellContext:
 
     hits: dict[int, list[Fact]] = field(default_factory=dict)
     waivers: dict[str, str] = field(default_factory=dict)
+    shell: ShellState = field(default_factory=ShellState)
     cells: int = 0
 
     def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str]) -> None:
@@ -110,7 +111,7 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            col = Collector()
+            col = Collector(ctx.shell if remember else ctx.shell.copy())
             col.run(unit)
             new_hits = self.matcher.hits(col.facts)
             waivers = _waivers([unit])

@@ -99,6 +99,9 @@ class Folder:
             return _cap("".join(parts)), "+".join(sorted(h for h in hows if h))
         if isinstance(node, ast.BinOp):
             return self._binop(node, d, hops)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._fold(node.operand, d, hops)
+            return (-inner[0], inner[1]) if inner and isinstance(inner[0], int) else None
         if isinstance(node, ast.Subscript):
             base = self._fold(node.value, d, hops)
             s = node.slice
@@ -199,7 +202,7 @@ class Folder:
                     if short == "decode" and isinstance(v, bytes):
                         return _codec(v, enc, h)
                     if short == "encode" and isinstance(v, str):
-                        if enc.replace("_", "").lower() in ("rot13",):
+                        if _norm_codec(enc) == "rot13":
                             return codecs.encode(v, "rot13"), _how(h, "rot13")
                         return v.encode("utf-8", "replace"), h
                     return None
@@ -258,18 +261,24 @@ class Folder:
         return None
 
 
+def _norm_codec(enc: str) -> str:
+    """codecs accepts 'rot13', 'rot_13', 'rot-13' and 'rot 13' alike; so do we."""
+    return enc.replace("-", "").replace("_", "").replace(" ", "").lower()
+
+
 def _codec(v: str | bytes, enc: str, how: str):
-    e = enc.replace("-", "_").lower()
-    if e in ("rot13", "rot_13"):
+    e = {"rot13": "rot13", "hex": "hex", "hexcodec": "hex", "base64": "base64", "base64codec": "base64",
+         "zlib": "zlib", "zlibcodec": "zlib"}.get(_norm_codec(enc), enc)
+    if e == "rot13":
         s = v if isinstance(v, str) else v.decode("latin-1")
         return codecs.decode(s, "rot13"), _how(how, "rot13")
-    if e in ("hex", "hex_codec"):
+    if e == "hex":
         b = v if isinstance(v, bytes) else v.encode("latin-1", "ignore")
         return binascii.unhexlify(b), _how(how, "hex")
-    if e in ("base64", "base64_codec"):
+    if e == "base64":
         b = v if isinstance(v, bytes) else v.encode("latin-1", "ignore")
         return base64.b64decode(b), _how(how, "base64")
-    if e in ("zlib", "zlib_codec") and isinstance(v, bytes):
+    if e == "zlib" and isinstance(v, bytes):
         return _inflate(v, "zlib"), _how(how, "zlib")
     if isinstance(v, bytes):
         try:

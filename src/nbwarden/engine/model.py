@@ -25,6 +25,7 @@ class Unit:
     line: int = 1  # line of ``code``'s first line inside its cell or file
     hidden: int = 0  # deobfuscation depth: 0 = written in plain sight
     how: str = ""  # how it was decoded, e.g. "base64 -> exec"
+    origin: str = ""  # for decoded code: the line in plain sight that hides it
 
 
 @dataclass(slots=True)
@@ -37,12 +38,34 @@ class Fact:
     value: str
     unit: Unit
     line: int  # absolute line inside the cell or file
-    snippet: str = ""
+
+    @property
+    def snippet(self) -> str:
+        """The source line the fact comes from (for a decoded unit, its first line); made
+        only when a finding shows it, not for every fact."""
+        u = self.unit
+        if u.hidden:
+            text = u.origin or u.code.strip().split("\n", 1)[0]
+        else:
+            idx = self.line - u.line
+            text = ""
+            if idx >= 0:
+                start = 0
+                for _ in range(idx):
+                    start = u.code.find("\n", start) + 1
+                    if start == 0:
+                        break
+                else:
+                    end = u.code.find("\n", start)
+                    text = u.code[start:end if end >= 0 else len(u.code)]
+        text = text.strip()
+        return text if len(text) <= 200 else text[:197] + "..."
 
     def evidence(self, file: str | None = None) -> "Evidence":
+        hidden = bool(self.unit.hidden)
         return Evidence(file=file, cell=self.unit.cell, line=self.line, snippet=self.snippet,
-                        fact=f"{self.kind}: {self.value[:160]}", deobfuscated=bool(self.unit.hidden),
-                        how=self.unit.how)
+                        fact=f"{self.kind}: {self.value[:160]}", deobfuscated=hidden, how=self.unit.how,
+                        decoded=_first_line(self.unit.code) if hidden else None)
 
 
 #: The kinds of fact extractors produce; rules match on these names (the schema checks it).
@@ -72,10 +95,17 @@ class Evidence:
     fact: str
     deobfuscated: bool = False
     how: str = ""
+    decoded: str | None = None  # what the hidden code says, for decoded evidence
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "cell": self.cell, "line": self.line, "snippet": self.snippet,
-                "fact": self.fact, "deobfuscated": self.deobfuscated, "how": self.how or None}
+                "fact": self.fact, "deobfuscated": self.deobfuscated, "how": self.how or None,
+                "decoded": self.decoded}
+
+
+def _first_line(code: str) -> str:
+    text = code.strip().split("\n", 1)[0].strip()
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass(slots=True)

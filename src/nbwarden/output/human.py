@@ -43,12 +43,15 @@ class Writer:
             waived = f" {self.c('dim', '[waived: ' + f.waived + ']')}" if f.waived else ""
             out(f"  {self.c('bold', f.rule_id)} {f.title} [{f.category}, {f.confidence:.2f}]{waived}\n")
             out(f"       {f.explanation}\n")
-            for e in f.evidence[:6]:
+            shown = {}
+            for e in f.evidence:  # one line per place, however many facts it gave
+                shown.setdefault((e.cell, e.line, e.snippet), e)
+            for e in list(shown.values())[:6]:
                 where = f"cell {e.cell} " if e.cell is not None else ""
-                hidden = self.c("yellow", f" [decoded: {e.how}]") if e.deobfuscated else ""
+                hidden = self.c("yellow", f"\n         decoded ({e.how}): {e.decoded}") if e.deobfuscated else ""
                 out(f"       {self.c('dim', f'{where}line {e.line}:')} {e.snippet}{hidden}\n")
-            if len(f.evidence) > 6:
-                out(f"       {self.c('dim', f'... {len(f.evidence) - 6} more')}\n")
+            if len(shown) > 6:
+                out(f"       {self.c('dim', f'... {len(shown) - 6} more places')}\n")
         out("\n")
 
     def close(self) -> None:

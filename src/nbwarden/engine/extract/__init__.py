@@ -16,37 +16,46 @@ from . import shell as sh
 MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
 MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
 MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
-MAX_UNIT_BYTES = 2 << 20  # larger units are read as text (strings only), not parsed
-_PATH_EXT = re.compile(r"(?i)[\w.\-]+\.(?:onnx|pth|pt|ckpt|safetensors|pb|tflite|engine|bin|h5|dat|"
-                       r"exe|tar\.gz|tgz|tar\.xz|zip|7z|AppImage|deb|jar|so|npz|pkl|index|yaml)$")
+MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
+TEXT_CHUNK = 1 << 20
+MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
+_PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
+appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
+
+
+class ShellState:
+    """What a shell session remembers between commands (and, in a kernel, between cells):
+    variables set and files made executable."""
+
+    def __init__(self):
+        self.vars: dict[str, str] = {}
+        self.chmodded: set[str] = set()
+
+    def copy(self) -> "ShellState":
+        c = ShellState()
+        c.vars, c.chmodded = dict(self.vars), set(self.chmodded)
+        return c
 
 
 class Collector:
-    def __init__(self):
+    def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
-        self._lines: dict[int, list[str]] = {}
-        self._chmodded: set[str] = set()
-        self._shell_vars: dict[str, str] = {}
+        state = shell_state or ShellState()
+        self._chmodded = state.chmodded
+        self._shell_vars = state.vars
         self.notes: list[str] = []
 
     # -- making facts -----------------------------------------------------------------
-    def snippet(self, unit: Unit, line: int) -> str:
-        lines = self._lines.get(id(unit))
-        if lines is None:
-            lines = self._lines[id(unit)] = unit.code.split("\n")
-        idx = line - unit.line if not unit.hidden else 0
-        if unit.hidden:
-            text = unit.code.strip().split("\n", 1)[0]
-        else:
-            text = lines[idx] if 0 <= idx < len(lines) else ""
-        text = text.strip()
-        return text if len(text) <= 200 else text[:197] + "..."
-
     def fact(self, kind: str, value: str, unit: Unit, line: int) -> None:
+        if len(self.facts) >= MAX_FACTS:
+            if len(self.facts) == MAX_FACTS:
+                self.notes.append(f"more than {MAX_FACTS} facts; the rest were not kept")
+                self.facts.append(Fact("behaviour", "fact-limit", unit, line))
+            return
         if len(value) > MAX_MATCH_VALUE:
             value = value[:MAX_MATCH_VALUE]
-        self.facts.append(Fact(kind, value, unit, line, self.snippet(unit, line)))
+        self.facts.append(Fact(kind, value, unit, line))
 
     def string(self, value: str, unit: Unit, line: int, *, decode_literal: bool = True) -> None:
         """A string the code uses; URLs, repositories and file names inside it become facts
@@ -67,9 +76,13 @@ class Collector:
                 self.fact("repo", repo, unit, line)
         if "." in value and len(value) < 4096:
             for word in value.split():
-                m = _PATH_EXT.search(word.strip("'\",;()[]"))
-                if m:
-                    self.fact("path", m.group(0).rsplit("/", 1)[-1], unit, line)
+                if "." not in word:
+                    continue
+                word = word.strip("'\",;()[]")
+                base = word.rsplit("/", 1)[-1]
+                parts = base.lower().rsplit(".", 2)
+                if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS):
+                    self.fact("path", base, unit, line)
 
     # -- code uncovered inside code -----------------------------------------------------
     def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:
@@ -86,14 +99,22 @@ class Collector:
                 return
             how = f"{parent.how} -> {how}" if parent.how else how
             self.fact("behaviour", "decoded-code", parent, line)
-        sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how)
+        origin = parent.origin if parent.hidden else Fact("string", "", parent, line).snippet
+        sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how, origin=origin)
         self.run(sub)
 
     def run(self, unit: Unit) -> None:
         from . import python as py
         if len(unit.code) > MAX_UNIT_BYTES:
             self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
-            py.text_facts(self, Unit(unit.code[:MAX_UNIT_BYTES], TEXT, unit.cell, unit.line, unit.hidden, unit.how))
+            code, start, line = unit.code, 0, unit.line
+            while start < len(code):  # line-aligned chunks, so nothing is cut mid-line
+                end = code.find("\n", start + TEXT_CHUNK)
+                end = len(code) if end < 0 else end + 1
+                chunk = code[start:end]
+                py.text_facts(self, Unit(chunk, TEXT, unit.cell, line, unit.hidden, unit.how))
+                line += chunk.count("\n")
+                start = end
             return
         if unit.lang == PYTHON:
             py.python_facts(self, unit)
@@ -104,14 +125,20 @@ class Collector:
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
-        multi = "\n" in text.strip()
-        for pipe in sh.split_commands(text):
-            raw_line = line
-            if multi:  # find the line of this pipeline inside a multi-line script
-                first = pipe[0][1]
-                idx = text.find(first)
-                raw_line = line + text.count("\n", 0, idx) if idx >= 0 else line
-            self._pipeline(pipe, unit, raw_line)
+        pipelines, heredocs = sh.split_commands(text)
+        for pipe, offset in pipelines:
+            self._pipeline(pipe, unit, line + offset)
+        for body, offset, opener in heredocs:
+            if not body.strip():
+                continue
+            from .python import _parse
+            is_python = ".py" in opener or "python" in opener or (
+                ("import " in body or "def " in body) and _parse(body) is not None)
+            if is_python:
+                from .python import python_facts
+                python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+            else:
+                self.shell(body, unit, line + offset)
         for m in sh._SUBST.finditer(text):
             inner = m.group(1) or m.group(2)
             if inner and inner.strip():
@@ -130,6 +157,12 @@ class Collector:
                         self.string(self._shell_vars[k], unit, line)
                 continue
             argv = [self._expand(a) for a in argv]
+            for a in argv:  # NAME=value before a command: its environment, often its options
+                if not sh._ASSIGN.match(a):
+                    break
+                value = a.partition("=")[2]
+                if len(value) > 2:
+                    self.string(value, unit, line)
             argv, script = sh.unwrap(argv)
             if not argv:
                 continue

@@ -9,6 +9,7 @@ not parse is IPython's own TransformerManager tried (five times slower than ``as
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 
 _LINE_MAGIC = re.compile(r"^([ \t]*)(?:([\w.\[\], ]+?)\s*=\s*)?(!!?|%{1,2})(.*)$")
@@ -100,8 +101,9 @@ def _looks_like_target(t: str) -> bool:
 def _magic_as_command(name: str, args: str) -> str:
     if name == "cd":
         return f"cd {args}"
-    if name in ("env", "set_env"):
-        return f"export {args.replace(' ', '=', 1) if '=' not in args else args}"
+    if name in ("env", "set_env"):  # %env NAME=value with spaces, or %env NAME value
+        key, _, value = args.strip().partition("=") if "=" in args else args.strip().partition(" ")
+        return f"export {key.strip()}={shlex.quote(value.strip())}"
     if name == "run":
         return f"python {args}"
     return f"%{name} {args}"

@@ -13,7 +13,7 @@ import re
 import warnings
 
 from ..deobfuscate import Folder, as_text
-from ..model import PYTHON, SHELL, Unit
+from ..model import PYTHON, SHELL, Fact, Unit
 from .ipython import has_ipython_syntax, split_cell, transform_with_ipython
 
 #: Calls whose string arguments are shown to a person, not used by the program.
@@ -123,42 +123,76 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
     return ".".join(reversed(parts))
 
 
+_SCALAR_FIELDS = frozenset({"ctx", "op", "id", "arg", "name", "names", "module", "level", "kind", "attr",
+                            "type_comment", "is_async", "conversion", "simple", "kwd_attrs"})
+_CHILDREN: dict[type, tuple[str, ...]] = {ast.Constant: ()}
+
+
+_CONST, _CALL, _EXPR, _IMPORT, _FROM, _ASSIGN, _DEF, _FSTR, _BINOP = range(1, 10)
+_DISPATCH = {ast.Constant: _CONST, ast.Call: _CALL, ast.Expr: _EXPR, ast.Import: _IMPORT, ast.ImportFrom: _FROM,
+             ast.Assign: _ASSIGN, ast.FunctionDef: _DEF, ast.AsyncFunctionDef: _DEF, ast.ClassDef: _DEF,
+             ast.JoinedStr: _FSTR, ast.BinOp: _BINOP}
+
+
 def _walk(col, unit: Unit, tree: ast.Module) -> None:
+    """One pass over every node, parents before children, in source order (so imports are
+    known before the calls that use them, and a print's arguments are marked before they
+    are reached). The fields that never hold nodes are skipped per node type and node
+    kinds are dispatched by a dict lookup: this walk runs before every cell."""
     aliases: dict[str, str] = {}
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
-    calls: list[ast.Call] = []
+    calls: list[tuple[ast.Call, str]] = []
     base = unit.line - 1
     fact = col.fact
-    # One pass collects imports, names and the nodes the second part needs.
-    for node in ast.walk(tree):
+    children, dispatch = _CHILDREN, _DISPATCH
+    stack: list = [tree]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        node = pop()
         t = type(node)
-        if t is ast.Constant:
+        fields = children.get(t)
+        if fields is None:
+            if not isinstance(node, ast.AST):
+                continue
+            fields = children[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+        for f in fields:
+            v = getattr(node, f, None)
+            if v is None:
+                continue
+            if type(v) is list:
+                extend(v[::-1])
+            elif isinstance(v, ast.AST):
+                push(v)
+        k = dispatch.get(t)
+        if k is None:
+            continue
+        if k == _CONST:
             if id(node) in skip:
                 continue
             v = node.value
             if type(v) is str:
-                if v.strip() and len(v) > 2:
+                if len(v) > 2 and v.strip():
                     col.string(v, unit, base + node.lineno)
             elif type(v) is bytes and 2 < len(v) < 65536:
                 s = as_text(v)
                 if s:
                     col.string(s, unit, base + node.lineno)
-        elif t is ast.Call:
-            calls.append(node)
+        elif k == _CALL:
             func = node.func
             name = _dotted(func, aliases)
+            calls.append((node, name))
             if name in _DISPLAY or (type(func) is ast.Attribute and func.attr in _DISPLAY_SHORT):
                 for a in node.args:
                     _skip_literal(a, skip)
-        elif t is ast.Expr:
+        elif k == _EXPR:
             if type(node.value) is ast.Constant:
                 skip.add(id(node.value))
-        elif t is ast.Import:
+        elif k == _IMPORT:
             for a in node.names:
                 fact("import", a.name, unit, base + node.lineno)
                 aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif t is ast.ImportFrom:
+        elif k == _FROM:
             mod = node.module or ""
             fact("import", mod, unit, base + node.lineno)
             for a in node.names:
@@ -166,15 +200,15 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 aliases[a.asname or a.name] = full
                 if a.name != "*":
                     fact("import", full, unit, base + node.lineno)
-        elif t is ast.Assign:
+        elif k == _ASSIGN:
             if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
                 env[node.targets[0].id] = node.value
-        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+        elif k == _DEF:
             fact("define", node.name, unit, base + node.lineno)
             body = node.body
             if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
                 skip.add(id(body[0].value))
-        elif t is ast.JoinedStr:
+        elif k == _FSTR:
             if id(node) in skip:
                 for v in node.values:
                     skip.add(id(v))
@@ -184,18 +218,24 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 if type(v) is ast.Constant:
                     skip.add(id(v))
                     has_const = True
-            if has_const and len(node.values) > 1:
-                folder = Folder(env, aliases)
-                r = folder.fold(node)
+            if has_const:
+                r = Folder(env, aliases).fold(node)
                 if r is not None and isinstance(r[0], str):
                     col.string(r[0], unit, base + node.lineno, decode_literal=False)
-        elif t is ast.BinOp and type(node.op) is ast.Add and type(node.left) in (ast.Constant, ast.BinOp, ast.Name):
-            r = Folder(env, aliases).fold(node)
-            if r is not None and isinstance(r[0], str) and r[1]:
-                _hidden_string(col, unit, r, base + node.lineno)
+        elif k == _BINOP:
+            if type(node.op) is not ast.Add or id(node) in skip:
+                continue
+            left = node.left
+            while type(left) is ast.BinOp:  # fold a chain once, from its top
+                skip.add(id(left))
+                left = left.left
+            if type(left) in (ast.Constant, ast.Name, ast.Call):
+                r = Folder(env, aliases).fold(node)
+                if r is not None and isinstance(r[0], str) and r[1]:
+                    _hidden_string(col, unit, r, base + node.lineno)
     folder = Folder(env, aliases)
-    for node in calls:
-        _call(col, unit, node, aliases, folder, base + node.lineno)
+    for node, name in calls:
+        _call(col, unit, node, name, folder, base + node.lineno)
 
 
 def _skip_literal(node: ast.AST, skip: set[int]) -> None:
@@ -212,25 +252,31 @@ def _hidden_string(col, unit: Unit, folded, line: int) -> None:
     text = as_text(value)
     if text is None or len(text) < 3:
         return
-    sub = Unit(text, "text", unit.cell, line, unit.hidden + (how not in ("", "concat")), f"{how}")
+    origin = unit.origin if unit.hidden else Fact("string", "", unit, line).snippet
+    sub = Unit(text, "text", unit.cell, line, unit.hidden + (how not in ("", "concat")), f"{how}", origin)
     col.fact("string", text, sub, line)
     col.derived(text, sub, line)
 
 
-def _call(col, unit: Unit, node: ast.Call, aliases, folder: Folder, line: int) -> None:
-    name = _dotted(node.func, aliases)
+def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int) -> None:
     short = name.rsplit(".", 1)[-1]
     col.fact("call", name, unit, line)
     for kw in node.keywords:
+        if not kw.arg:
+            continue
         v = kw.value
-        if kw.arg and type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
+        if type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
             col.fact("kwarg", f"{short}:{kw.arg}={v.value}", unit, line)
+        else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
+            col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
+    shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
+                   for kw in node.keywords)
     if not node.args:
         return
     arg0 = node.args[0]
     if name in _SHELL_CALLS or (short in ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
                                 and name.startswith(("os.", "subprocess.", "sp.", "get_ipython"))):
-        cmd = _command_text(arg0, folder)
+        cmd = _command_text(arg0, folder, shell_kw)
         if name.startswith(("os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess_exec")):
             parts = [_fold_text(a, folder) for a in node.args[1 if name.startswith("os.spawn") else 0:]]
             cmd = " ".join(p for p in parts if p)
@@ -280,15 +326,25 @@ def _fold_text(node: ast.AST, folder: Folder) -> str | None:
     return as_text(r[0]) if not isinstance(r[0], int) else str(r[0])
 
 
-def _command_text(node: ast.AST, folder: Folder) -> str | None:
-    """A command line from a string or an argv list; unknown list items become '?'."""
+def _command_text(node: ast.AST, folder: Folder, shell: bool = False) -> str | None:
+    """A command line from a string or an argv list; unknown list items become '?'. With
+    shell=True a one-item list is a whole shell line; ``shlex.split(s)`` and ``s.split()``
+    are read as ``s``."""
     if type(node) in (ast.List, ast.Tuple):
         parts = [_fold_text(e, folder) for e in node.elts]
         if not any(parts):
             return None
+        if shell and len(parts) == 1:
+            return parts[0]
         return " ".join(_quote(p) if p is not None else "?" for p in parts)
     if type(node) is ast.Name and node.id in folder.env and type(folder.env[node.id]) in (ast.List, ast.Tuple):
-        return _command_text(folder.env[node.id], folder)
+        return _command_text(folder.env[node.id], folder, shell)
+    if type(node) is ast.Call and len(node.args) <= 1:
+        f = node.func
+        if type(f) is ast.Attribute and f.attr == "split" and not node.args:  # s.split()
+            return _fold_text(f.value, folder)
+        if _dotted(f, {}) in ("shlex.split", "split") and node.args:  # shlex.split(s)
+            return _fold_text(node.args[0], folder)
     return _fold_text(node, folder)
 
 

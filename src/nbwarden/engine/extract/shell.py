@@ -8,11 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shlex
 
 from ..deobfuscate import as_text
 
-_OPERATORS = {"|", "||", "&&", ";", "&", ";;", "|&", "(", ")", "\n"}
 _WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "setsid", "stdbuf", "env", "command",
              "builtin", "doas", "chronic", "unbuffer", "torsocks", "proxychains", "proxychains4"}
 _SHELLS = {"sh", "bash", "zsh", "dash", "ash", "ksh"}
@@ -31,47 +29,113 @@ _TMP_DIRS = ("/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/")
 MAX_COMMAND = 4096
 
 
-def split_commands(text: str) -> list[list[tuple[list[str], str]]]:
-    """Pipelines of simple commands: [[(argv, raw_text), ...], ...]. Unbalanced quotes fall
-    back to whitespace splitting of that line rather than losing it."""
-    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
-    pipelines: list[list[tuple[list[str], str]]] = []
-    for line in text.split("\n"):
-        s = line.strip()
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t]+)
+  | (?P<op>&&|\|\||;;|\|&|[|;&()])
+  | (?P<redir>\d*(?:>>|>&|<<<|<<|<>|>|<)\d*-?)
+  | (?P<sq>'[^']*'?)
+  | (?P<dq>"(?:[^"\\]|\\.)*"?)
+  | (?P<esc>\\.?)
+  | (?P<comment>\#.*)
+  | (?P<word>[^\s'"\\|&;()<>#]+|\#)
+""", re.X | re.S)
+
+
+def tokenize(line: str) -> list[tuple[str, str]]:
+    """Shell words and operators of one line: [("word", "a b"), ("op", "|"), ...]. Quotes
+    are removed as the shell would; an unterminated quote runs to the end of the line.
+    Linear time (shlex is quadratic on long tokens)."""
+    out: list[tuple[str, str]] = []
+    word: list[str] | None = None
+    for m in _TOKEN.finditer(line):
+        kind, text = m.lastgroup, m.group()
+        if kind in ("ws", "op", "redir") or (kind == "comment" and word is None):
+            if word is not None:
+                out.append(("word", "".join(word)))
+                word = None
+            if kind == "op":
+                out.append(("op", text))
+            elif kind == "redir":
+                out.append(("redir", text))
+            elif kind == "comment":
+                break
+            continue
+        if word is None:
+            word = []
+        if kind == "sq":
+            word.append(text[1:-1] if text.endswith("'") and len(text) > 1 else text[1:])
+        elif kind == "dq":
+            body = text[1:-1] if text.endswith('"') and len(text) > 1 else text[1:]
+            word.append(body.replace('\\"', '"').replace("\\\\", "\\") if "\\" in body else body)
+        elif kind == "esc":
+            word.append(text[1:])
+        else:
+            word.append(text)
+    if word is not None:
+        out.append(("word", "".join(word)))
+    return out
+
+
+_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
+
+
+def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], int]], list[tuple[str, int, str]]]:
+    """Pipelines of simple commands, each with the 0-based line it starts on, and heredoc
+    bodies (body, first line, the command line that opened it): a heredoc is often a whole
+    script (``cat > run.py <<EOF``), so it is analysed as code, not as arguments."""
+    lines = text.split("\n")
+    pipelines: list[tuple[list[tuple[list[str], str]], int]] = []
+    heredocs: list[tuple[str, int, str]] = []
+    i = 0
+    while i < len(lines):
+        start = i
+        s = lines[i]
+        while s.endswith("\\") and i + 1 < len(lines):  # continuation lines
+            i += 1
+            s = s[:-1] + " " + lines[i]
+        i += 1
+        s = s.strip()
         if not s or s.startswith("#"):
             continue
-        try:
-            lex = shlex.shlex(s, posix=True, punctuation_chars=";&|()<>")
-            lex.whitespace_split = True
-            lex.commenters = "#"
-            tokens = list(lex)
-        except ValueError:
-            tokens = s.split()
+        if "<<" in s:
+            m = _HEREDOC.search(s)
+            if m and "<<<" not in s[m.start():m.start() + 3]:
+                delim, body_start = m.group(3), i
+                while i < len(lines) and lines[i].strip() != delim:
+                    i += 1
+                heredocs.append(("\n".join(lines[body_start:i]), body_start, s))
+                i += 1
         pipe: list[tuple[list[str], str]] = []
         argv: list[str] = []
         redirect = False
-        for tok in tokens:
-            if tok in _OPERATORS or (set(tok) <= set(";&|()") and tok):
+        for kind, tok in tokenize(s):
+            if kind == "op":
                 if argv:
                     pipe.append((argv, s))
                 argv = []
                 if tok not in ("|", "|&"):
                     if pipe:
-                        pipelines.append(pipe)
+                        pipelines.append((pipe, start))
                     pipe = []
-                continue
-            if set(tok) <= set("<>&") and tok:
-                redirect = True
-                continue
-            if redirect:
+            elif kind == "redir":
+                # kept in the command (reverse shells and config writes live in redirections),
+                # but the target is not an argument: it never becomes the program
+                redirect = not tok.endswith(tuple("0123456789-")) or tok[-1] == "-"
+                if tok.endswith("&") or tok in ("<<", "<<<"):
+                    redirect = True
+                if argv:
+                    argv.append(tok)
+            elif redirect:
                 redirect = False
-                continue
-            argv.append(tok)
+                if argv:
+                    argv.append(tok)
+            else:
+                argv.append(tok)
         if argv:
             pipe.append((argv, s))
         if pipe:
-            pipelines.append(pipe)
-    return pipelines
+            pipelines.append((pipe, start))
+    return pipelines, heredocs
 
 
 def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
@@ -94,7 +158,8 @@ def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
         elif base in ("screen", "tmux"):
             j = i + 1
             while j < len(argv) and (argv[j].startswith("-") or argv[j] in ("new", "new-session")):
-                j += 1 + (argv[j] in ("-S", "-s", "-n", "-t"))
+                takes_value = argv[j].startswith("-") and argv[j][-1] in "SsntcL" and argv[j] != "-L"
+                j += 1 + takes_value  # -dmS NAME, -s NAME, -c FILE
             if j >= len(argv):
                 return argv[i:], None
             i = j

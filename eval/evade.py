@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Rewrite files the way an evader would, to measure recall that does not depend on names.
+
+usage: evade.py MANIFEST.tsv --corpus DIR --out DIR [--variants strip,rename,b64shell,split,all]
+
+For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so that
+`../shared/eval/score MANIFEST --corpus <out>/<variant>` scores that variant. Variants:
+  strip     drop markdown cells, comments and docstrings (the prose)
+  rename    rename every tool, repository and binary name: known tool names (roop, facefusion,
+            xmrig, ngrok...), every github/gitlab/huggingface owner/repo, every downloaded file
+            name; library imports stay (an evader cannot rename what pip installs)
+  b64shell  hide every shell line behind base64 (`!cmd` -> get_ipython().system(b64decode(...)),
+            shell scripts -> `echo <b64> | base64 -d | bash`)
+  split     split every string literal of 6+ characters into concatenated halves
+  all       all four at once
+The rewrites are mechanical and never look at labels: they model an evader, not our rules.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import json
+import re
+import sys
+import tokenize
+from pathlib import Path
+
+TOOL_NAMES = """roop facefusion deep-live-cam deeplivecam deep_live_cam simswap sadtalker wav2lip liveportrait
+rvc applio mangio so-vits-svc sovits gpt-sovits openvoice refacer reactor rope ghost faceswap deepfacelab
+dfl inswapper fastfaceswap one-click-deepfake xmrig t-rex trex cpuminer ccminer ethminer nbminer gminer
+lolminer phoenixminer teamredminer nanominer srbminer hellminer sugarmaker xmr-stak ngrok pyngrok cloudflared
+localtunnel remocolab colab-ssh colab_ssh code-server tmate stable-diffusion-webui sd-webui automatic1111
+comfyui fooocus dh_live first-order-model thin-plate-spline real-time-voice-cloning tortoise xtts""".split()
+_TOOL_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(" + "|".join(re.escape(t) for t in sorted(TOOL_NAMES, key=len, reverse=True)) + r")(?![A-Za-z0-9])")
+_REPO_RE = re.compile(r"(?i)((?:github\.com|gitlab\.com|huggingface\.co|raw\.githubusercontent\.com)[/:])([\w.-]+)/([\w.-]+)")
+_DL_RE = re.compile(r"(?i)(?<=/)([\w.-]+\.(?:tar\.gz|tgz|zip|tar\.xz|AppImage|deb|sh|bin|exe))(?=\b)")
+
+
+class Renamer:
+    def __init__(self):
+        self.map: dict[str, str] = {}
+
+    def name(self, old: str, prefix: str) -> str:
+        key = old.lower()
+        if key not in self.map:
+            self.map[key] = f"{prefix}{len(self.map) + 1}"
+        return self.map[key]
+
+    def __call__(self, text: str) -> str:
+        text = _REPO_RE.sub(lambda m: f"{m.group(1)}{self.name(m.group(2), 'dev')}/{self.name(m.group(3), 'proj')}", text)
+        text = _DL_RE.sub(lambda m: self.name(m.group(1), "pkg") + "." + m.group(1).rsplit(".", 1)[-1], text)
+        return _TOOL_RE.sub(lambda m: self.name(m.group(1), "tool"), text)
+
+
+def b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+# -- per-language rewrites of one piece of code ------------------------------------------
+def strip_python(code: str) -> str:
+    out = []
+    for line in code.split("\n"):
+        s = line.lstrip()
+        if s.startswith("#") and not s.startswith("#!"):
+            continue
+        out.append(line)
+    code = "\n".join(out)
+    return re.sub(r'(?m)^(\s*)("""|\'\'\')[\s\S]*?\2\s*$', r"\1pass", code)
+
+
+def strip_shell(code: str) -> str:
+    return "\n".join(l for l in code.split("\n") if not l.lstrip().startswith("#") or l.startswith("#!"))
+
+
+def b64_python(code: str) -> str:
+    def hide(m):
+        indent, target, cmd = m.group(1), m.group(2), m.group(3)
+        call = f"get_ipython().system(__import__('base64').b64decode('{b64(cmd)}').decode())"
+        return f"{indent}{target}{call}" if target else f"{indent}{call}"
+    code = re.sub(r"(?m)^([ \t]*)([\w.]+\s*=\s*)?!(.+)$", hide, code)
+    if code.lstrip().startswith(("%%bash", "%%sh", "%%script")):
+        body = code.split("\n", 1)[1] if "\n" in code else ""
+        code = f"get_ipython().system(__import__('base64').b64decode('{b64(body)}').decode())"
+    return code
+
+
+def b64_shell(code: str) -> str:
+    out = []
+    for line in code.split("\n"):
+        if line.strip() and not line.lstrip().startswith("#"):
+            out.append(f"echo {b64(line)} | base64 -d | bash")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def split_python(code: str) -> str:
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return code
+    out = []
+    for t in toks:
+        s = t.string
+        if t.type == tokenize.STRING and re.fullmatch(r"(?s)[rRuU]?(['\"])(?!\1\1).{6,}\1", s) and "\\" not in s:
+            q, body = s[-1], s[s.index(s[-1]) + 1:-1]
+            prefix = s[:s.index(q)]
+            mid = len(body) // 2
+            s = f"({prefix}{q}{body[:mid]}{q} + {prefix}{q}{body[mid:]}{q})"
+        out.append((t.type, s, t.start, t.end, t.line))
+    try:
+        return tokenize.untokenize(out)
+    except ValueError:
+        return code
+
+
+def split_shell(code: str) -> str:
+    # split words of 6+ letters with empty quotes: xmrig -> xm''rig (the shell joins them back)
+    return re.sub(r"(?<![\w$'\"])([A-Za-z][\w.-]{2})([\w.-]{3,})", r"\1''\2", code)
+
+
+def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> str:
+    if "strip" in variants:
+        code = strip_python(code) if lang == "python" else strip_shell(code)
+    if "rename" in variants:
+        code = renamer(code)
+    if "split" in variants:
+        code = split_python(code) if lang == "python" else split_shell(code)
+    if "b64shell" in variants:
+        code = b64_python(code) if lang == "python" else b64_shell(code)
+    return code
+
+
+def rewrite_file(path: Path, data: bytes, variants: set[str]) -> bytes:
+    renamer = Renamer()
+    text = data.decode("utf-8", "replace")
+    name = path.name.lower()
+    if name.endswith(".ipynb"):
+        try:
+            nb = json.loads(text)
+        except ValueError:
+            return data
+        cells = []
+        for c in nb.get("cells", []):
+            if c.get("cell_type") == "markdown" and "strip" in variants:
+                continue
+            if c.get("cell_type") == "code":
+                src = c.get("source", "")
+                src = "".join(src) if isinstance(src, list) else src
+                c["source"] = rewrite_code(src, "python", variants, renamer)
+                c["outputs"] = []
+            cells.append(c)
+        nb["cells"] = cells
+        out = json.dumps(nb, indent=1)
+    elif name.endswith((".py", ".ipy")):
+        out = rewrite_code(text, "python", variants, renamer)
+    elif name.endswith((".sh", ".bash", ".bat")):
+        out = rewrite_code(text, "shell", variants, renamer)
+    else:
+        out = renamer(text) if "rename" in variants else text
+    return out.encode()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("manifest")
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--variants", default="strip,rename,b64shell,split,all")
+    a = ap.parse_args()
+    all_v = {"strip", "rename", "b64shell", "split"}
+    n = 0
+    for variant in a.variants.split(","):
+        vs = all_v if variant == "all" else {variant}
+        for r in csv.DictReader(open(a.manifest, newline=""), delimiter="\t"):
+            src = Path(a.corpus) / r["local_file"]
+            if not src.is_file():
+                continue
+            dst = Path(a.out) / variant / r["local_file"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(rewrite_file(src, src.read_bytes(), vs))
+            n += 1
+    print(f"wrote {n} files under {a.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

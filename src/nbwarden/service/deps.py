@@ -1,0 +1,173 @@
+"""Typed dependencies: the service, a database session, and who is calling.
+
+Callers are one of: a browser login (cookie; a local account or a JupyterHub OAuth login),
+an API token (reporters: servers and node agents; the hub), or nobody. Rules:
+
+* state-changing requests from a browser must carry the session's CSRF token (``csrf``
+  form field on pages, ``X-CSRF-Token`` header on the JSON API);
+* tokens are rate limited each (429 with Retry-After);
+* a notebook user sees only their own records: someone else's user page is 403, someone
+  else's event or appeal is 404 (its existence is not confirmed).
+"""
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Iterator
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session as DB
+
+from . import crud
+from . import models as m
+from .context import Service
+
+SESSION_COOKIE = "nbwarden-session"
+ROLE_RANK = {"user": 0, "reviewer": 1, "operator": 2}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_db(svc: ServiceDep) -> Iterator[DB]:
+    with svc.sessionmaker() as db:
+        yield db
+
+
+DBDep = Annotated[DB, Depends(get_db)]
+
+
+@dataclass
+class Principal:
+    user: m.User | None = None
+    token: m.ApiToken | None = None
+    session: m.Session | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user.name}" if self.user else crud.token_actor(self.token)
+
+    @property
+    def rank(self) -> int:
+        return ROLE_RANK.get(self.user.role, 0) if self.user else -1
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.rank >= ROLE_RANK["reviewer"]
+
+    @property
+    def is_operator(self) -> bool:
+        return self.rank >= ROLE_RANK["operator"]
+
+    def has_scope(self, scope: str) -> bool:
+        return self.token is not None and scope in (self.token.scopes or [])
+
+    def is_self(self, name: str) -> bool:
+        return self.user is not None and self.user.name == name
+
+
+def route_path(request: Request) -> str:
+    """The request path without the service's base path (a hub service prefix), so rules
+    about paths hold whether a request came through the proxy or straight to the port."""
+    base, path = request.app.state.service.settings.base_path, request.scope["path"]
+    return path[len(base):] or "/" if base and (path == base or path.startswith(base + "/")) else path
+
+
+def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | None:
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not value.strip():
+            raise HTTPException(401, "Authorization must be 'Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+        token = crud.token_from_plaintext(db, token=value.strip())
+        if token is None:
+            raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        wait = svc.limiter.take(("token", token.id))
+        if wait:
+            raise HTTPException(429, "too many requests from this token", headers={"Retry-After": str(max(1, round(wait)))})
+        p = Principal(token=token)
+        request.state.principal = p.actor
+        return p
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        sess = crud.session_from_cookie(db, cookie=cookie)
+        if sess is not None:
+            if request.method not in SAFE_METHODS and route_path(request).startswith("/api/"):
+                sent = request.headers.get("x-csrf-token", "")
+                if not hmac.compare_digest(sent, sess.csrf):
+                    raise HTTPException(403, "missing or wrong X-CSRF-Token header")
+            p = Principal(user=sess.user, session=sess)
+            request.state.principal = p.actor
+            return p
+    return None
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(get_principal)]
+
+
+def require_principal(p: MaybePrincipal) -> Principal:
+    if p is None:
+        raise HTTPException(401, "log in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+    return p
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+
+def require_person(p: PrincipalDep) -> Principal:
+    """A logged-in person (not an API token)."""
+    if p.user is None:
+        raise HTTPException(403, "this needs a person's login, not an API token")
+    return p
+
+
+PersonDep = Annotated[Principal, Depends(require_person)]
+
+
+def require_reviewer(p: PrincipalDep) -> Principal:
+    if not p.is_reviewer:
+        raise HTTPException(403, "reviewers only")
+    return p
+
+
+ReviewerDep = Annotated[Principal, Depends(require_reviewer)]
+
+
+def require_operator(p: PrincipalDep) -> Principal:
+    if not p.is_operator:
+        raise HTTPException(403, "operators only")
+    return p
+
+
+OperatorDep = Annotated[Principal, Depends(require_operator)]
+
+
+def scope(name: str):
+    def check(p: PrincipalDep) -> Principal:
+        if not p.has_scope(name):
+            raise HTTPException(403, f"this needs an API token with the {name} scope")
+        return p
+    return check
+
+
+async def form_person(request: Request, p: PersonDep) -> Principal:
+    """A page form post: a logged-in person whose form carries the session's CSRF token."""
+    form = await request.form()
+    if p.session is None or not hmac.compare_digest(str(form.get("csrf", "")), p.session.csrf):
+        raise HTTPException(403, "this form has expired or did not come from this site; reload the page")
+    return p
+
+
+FormPersonDep = Annotated[Principal, Depends(form_person)]
+
+
+def user_visible_to(p: Principal, name: str, *, token_scope: str | None = None) -> None:
+    """A user's own records, a reviewer, or (when given) a token with that scope; else 403."""
+    if p.is_self(name) or p.is_reviewer or (token_scope and p.has_scope(token_scope)):
+        return
+    raise HTTPException(403, "you can only see your own records")

@@ -1,0 +1,52 @@
+"""The review queue and reviewers' decisions."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from .. import crud
+from ..deps import DBDep, PrincipalDep, ReviewerDep, ServiceDep
+from ..schemas import AppealOut, ReviewIn
+from .views import appeal_out
+
+router = APIRouter(prefix="/api", tags=["appeals"])
+
+
+@router.get("/queue", response_model=list[AppealOut])
+def queue(db: DBDep, p: ReviewerDep) -> list[AppealOut]:
+    """Open appeals, oldest first, each with its age in seconds (reviewers)."""
+    return [appeal_out(a) for a in crud.review_queue(db)]
+
+
+@router.get("/appeals/{appeal_id}")
+def get_appeal(db: DBDep, p: PrincipalDep, appeal_id: int) -> dict[str, Any]:
+    """An appeal with its reviews (its user or a reviewer; others 404)."""
+    if p.user is None:
+        raise HTTPException(403, "API tokens cannot read appeals")
+    a = crud.get_appeal(db, appeal_id=appeal_id)
+    if a is None or not (p.is_reviewer or a.user_id == p.user.id):
+        raise HTTPException(404, "no such appeal")
+    return {**appeal_out(a).model_dump(), "reviews": [
+        {"reviewer": r.reviewer.name, "decision": r.decision, "note": r.note, "created_at": r.created_at}
+        for r in crud.reviews_of(db, appeal_id=a.id)]}
+
+
+@router.post("/appeals/{appeal_id}/review", response_model=AppealOut)
+def review(svc: ServiceDep, db: DBDep, p: ReviewerDep, appeal_id: int, body: ReviewIn) -> AppealOut:
+    """Uphold or dismiss. Dismissing removes the strike, allowlists the content hash for
+    everyone and tells the user. A reviewer cannot decide their own appeal."""
+    a = crud.get_appeal(db, appeal_id=appeal_id)
+    if a is None:
+        raise HTTPException(404, "no such appeal")
+    if a.user_id == p.user.id:
+        raise HTTPException(403, "another reviewer must decide your own appeal")
+    try:
+        crud.review_appeal(db, appeal=a, reviewer=p.user, decision=body.decision, note=body.note)
+    except crud.Conflict as e:
+        raise HTTPException(409, str(e)) from None
+    db.commit()
+    svc.metrics.answer_seconds.observe((a.decided_at - a.created_at).total_seconds())
+    svc.webhooks.send("appeal.decided", {"appeal": a.id, "user": a.user.name, "decision": body.decision,
+                                         "reviewer": p.user.name})
+    return appeal_out(a)

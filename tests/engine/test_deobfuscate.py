@@ -1,0 +1,69 @@
+"""Hidden code is read like plain code, within fixed bounds; the finding says it was hidden."""
+import base64
+import codecs
+import time
+import zlib
+
+import pytest
+
+MINER = "./xmrig -o stratum+tcp://pool.example.net:3333 -u w -p x"
+
+
+def b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.mark.parametrize("code,how", [
+    (f"import base64, os\nos.system(base64.b64decode('{b64(MINER)}').decode())", "base64"),
+    (f"import os\nos.system(bytes.fromhex('{MINER.encode().hex()}').decode())", "hex"),
+    (f"import os, codecs\nos.system(codecs.decode('{codecs.encode(MINER, 'rot13')}', 'rot13'))", "rot13"),
+    (f"import os, zlib, base64\nos.system(zlib.decompress(base64.b64decode('{base64.b64encode(zlib.compress(MINER.encode())).decode()}')).decode())", "zlib"),
+    ("import os\nos.system(''.join(['./xm', 'rig -o strat', 'um+tcp://pool.example.net:3333 -u w']))", "join"),
+    (f"import os\nos.system(''.join(chr(c) for c in {[ord(ch) for ch in MINER]}))", "chr"),
+    (f"import os\nos.system(''.join(map(chr, {[ord(ch) for ch in MINER]})))", "chr"),
+    (f"import os\nos.system('{MINER[::-1]}'[::-1])", "reversed"),
+    (f"exec(__import__('base64').b64decode('{b64('import os; os.system(%r)' % MINER)}'))", "base64"),
+    (f"import base64\nexec(compile(base64.b64decode('{b64('import os; os.system(%r)' % MINER)}'), 'x', 'exec'))", "base64"),
+    (f"!echo {b64(MINER)} | base64 -d | bash", "base64 | sh"),
+])
+def test_hidden_commands_are_found_and_marked(engine, code, how):
+    r = engine.check_cell(code)
+    hits = [f for f in r.findings if f.category == "mining"]
+    assert hits, code
+    assert any(e.deobfuscated and how in e.how for f in hits for e in f.evidence), [e.how for f in hits for e in f.evidence]
+
+
+def test_split_strings_in_variables(engine):
+    code = "a = 'stratum+'\nb = 'tcp://pool.example.net:3333'\nurl = a + b\nimport subprocess\nsubprocess.run(['./w', '-o', url])"
+    assert "NBW201" in {f.rule_id for f in engine.check_cell(code).findings}
+
+
+def test_base64_nested_dozens_deep_is_bounded(engine):
+    payload = f"import os; os.system({MINER!r})"
+    for _ in range(40):
+        payload = f"import base64; exec(base64.b64decode({b64(payload)!r}))"
+    t = time.process_time()
+    r = engine.check_cell(payload)
+    assert time.process_time() - t < 5
+    assert r.error is None  # depth limit stops decoding; the scan itself completes
+
+
+def test_decode_bomb_is_capped(engine):
+    bomb = base64.b64encode(zlib.compress(b"A" * (64 << 20), 9)).decode()  # 64 MB of "A" from 64 KB
+    code = f"import zlib, base64\nx = zlib.decompress(base64.b64decode('{bomb}'))"
+    t = time.process_time()
+    r = engine.check_cell(code)
+    assert time.process_time() - t < 5 and r.error is None
+
+
+def test_plain_base64_literal_of_a_banned_string_is_read(engine):
+    code = f"cmd = '{b64(MINER)}'\nrun_it = True"
+    r = engine.check_cell(code)
+    assert any(e.deobfuscated for f in r.findings for e in f.evidence)
+
+
+def test_base64_image_data_is_not_mistaken(engine):
+    # random bytes encoded as base64, as images are: not text, so nothing is decoded
+    import os
+    code = f"img = '{base64.b64encode(os.urandom(3000)).decode()}XMRIG'"
+    assert engine.check_cell(code).findings == []

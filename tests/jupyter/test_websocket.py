@@ -1,0 +1,167 @@
+"""The pre-execution check over a real kernel websocket, in both protocols."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import MINER
+
+PROTOCOLS = ["v1", "legacy"]
+
+
+def refused(result: dict, msg_id: str | None = None) -> bool:
+    reply = result["reply"]
+    types = [m["msg_type"] for m in result["iopub"]]
+    states = [m["content"].get("execution_state") for m in result["iopub"] if m["msg_type"] == "status"]
+    ok = reply["content"]["status"] == "error" and reply["content"]["ename"] == "PolicyViolation" \
+        and types == ["status", "error", "status"] and states == ["busy", "idle"]
+    if msg_id is not None:
+        ok = ok and all(m["parent_header"]["msg_id"] == msg_id for m in [reply, *result["iopub"]])
+    return ok
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_allowed_cell_runs(server, shared_kernel, marker, protocol):
+    k = server.kernel(shared_kernel, protocol)
+    try:
+        r = k.run(marker.code() + "\nprint('hello from the kernel')")
+    finally:
+        k.close()
+    assert r["reply"]["content"]["status"] == "ok"
+    assert "hello from the kernel" in r["stream"]
+    assert marker.read() == "ran"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_blocked_cell_never_reaches_kernel(server, shared_kernel, marker, protocol):
+    k = server.kernel(shared_kernel, protocol)
+    try:
+        msg_id = k.execute(marker.code() + "\n" + MINER, stop_on_error=True)
+        r = k.collect(msg_id)
+        after = k.run("print('still alive')")  # the kernel and the connection carry on
+    finally:
+        k.close()
+    assert refused(r, msg_id), r
+    content = r["reply"]["content"]
+    assert "cryptocurrency mining" in content["evalue"]
+    text = "\n".join(content["traceback"])
+    assert "NBW201" in text and "appeal" in text and "https://policy.test/nbwarden" in text
+    assert r["iopub"][1]["content"]["evalue"] == content["evalue"]
+    assert not marker.exists()
+    assert "still alive" in after["stream"]
+    ev = next(e for e in server.events() if e["kernel"] == shared_kernel and e["outcome"] == "blocked")
+    assert ev["source"] == "jupyter" and ev["category"] == "mining" and "NBW201" in ev["rules"]
+    assert ev["tier"] == "blockme" and ev["user"] and len(ev["content_hash"]) == 64
+
+
+def test_near_misses_run(server, fresh_kernel):
+    """Every cell of the shipped near-miss demo runs on the strictest tier."""
+    from nbwarden.jupyter.demo import demo_path
+    nb = json.loads((demo_path() / "near-misses.ipynb").read_text())
+    k = server.kernel(fresh_kernel)
+    try:
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                r = k.run("".join(cell["source"]))
+                assert r["reply"]["content"]["status"] == "ok", (cell["source"], r["reply"]["content"])
+    finally:
+        k.close()
+
+
+def test_user_expressions_are_checked(server, shared_kernel):
+    k = server.kernel(shared_kernel)
+    try:
+        msg_id = k.execute("x = 1", user_expressions={"y": "__import__('os').system('" + MINER[1:] + "')"})
+        r = k.collect(msg_id)
+    finally:
+        k.close()
+    assert refused(r, msg_id)
+
+
+def test_order_is_kept_when_cells_queue(server, fresh_kernel, marker):
+    """A large cell is checked off the event loop; everything behind it waits, so the
+    kernel sees the client's order, and a refused cell among them changes nothing else."""
+    big = marker.code("B") + "\n" + "# padding\n" * 20_000  # > inline_check_bytes: queued
+    k = server.kernel(fresh_kernel)
+    try:
+        ids = [k.execute(marker.code("A")), k.execute(big), k.execute(MINER), k.execute(marker.code("D")),
+               k.execute("print('E')")]
+        results = [k.collect(i) for i in ids]
+    finally:
+        k.close()
+    assert marker.read() == "ABD"
+    assert refused(results[2], ids[2])
+    counts = [r["reply"]["content"]["execution_count"] for i, r in enumerate(results) if i != 2]
+    assert counts == sorted(counts) and len(set(counts)) == 4
+    assert "E" in results[4]["stream"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_malformed_frames_do_not_break_the_connection(server, shared_kernel, protocol):
+    k = server.kernel(shared_kernel, protocol)
+    garbage = [b"", b"\x00" * 3, b"\xff" * 64, (2 ** 60).to_bytes(8, "little") + b"\x00" * 32,
+               "{not json", "[1, 2]", json.dumps({"channel": "shell", "header": 5}),
+               json.dumps({"channel": "nowhere", "header": {"msg_type": "x"}, "content": {}})]
+    try:
+        for frame in garbage:
+            k.send_frame(frame)
+        # a readable header with unreadable content gets a clear error, not a hang
+        msg_id = k.send("shell", "execute_request", {"code": 5, "silent": False})
+        r = k.collect(msg_id)
+        after = k.run("print('still here')")
+    finally:
+        k.close()
+    assert r["reply"]["content"]["ename"] == "PolicyViolation"
+    assert "could not read this execute request" in r["reply"]["content"]["evalue"]
+    assert "still here" in after["stream"]
+
+
+def test_ten_megabyte_cell_gets_a_decision(server, fresh_kernel, marker):
+    pad = "# " + "x" * 98 + "\n"
+    body = pad * (10_000_000 // len(pad))
+    k = server.kernel(fresh_kernel)
+    try:
+        t0 = time.monotonic()
+        ok = k.run(marker.code("ok") + "\n" + body)
+        bad_id = k.execute(body + MINER)
+        bad = k.collect(bad_id)
+        took = time.monotonic() - t0
+        after = k.run("print('after')")
+    finally:
+        k.close()
+    assert ok["reply"]["content"]["status"] == "ok" and marker.read() == "ok"
+    assert refused(bad, bad_id)
+    assert "after" in after["stream"]
+    assert took < 60
+
+
+def test_engine_error_fails_closed_when_configured(server, fresh_kernel, marker):
+    """This server has on_engine_error = "closed" and max_cell_bytes = 11 MB."""
+    k = server.kernel(fresh_kernel)
+    try:
+        msg_id = k.execute(marker.code() + "\n" + "# " + "x" * 12_000_000)
+        r = k.collect(msg_id)
+    finally:
+        k.close()
+    assert refused(r, msg_id)
+    assert "could not check this cell" in r["reply"]["content"]["evalue"]
+    assert not marker.exists()
+
+
+def test_saved_file_run_with_percent_run_is_checked(server, shared_kernel, marker):
+    """Code saved to a file and run with %run is read from the kernel's folder at check time."""
+    name = f"helper_{marker.path.name}.py"
+    body = marker.code() + "\nimport os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u W -p x')\n"
+    status, _ = server.request("PUT", f"/api/contents/{name}", {"type": "file", "format": "text", "content": body})
+    assert status in (200, 201)
+    k = server.kernel(shared_kernel)
+    try:
+        msg_id = k.execute(f"%run {name}")
+        r = k.collect(msg_id)
+    finally:
+        k.close()
+    assert refused(r, msg_id) and not marker.exists()
+    assert f"{name} line 3: os.system(" in "\n".join(r["reply"]["content"]["traceback"])
+    status, answer = server.request("POST", "/nbwarden/api/check", {"code": f"%run {name}", "kernel_id": shared_kernel})
+    assert answer["action"] == "block"
