@@ -22,6 +22,9 @@ export interface IEvidence {
   deobfuscated: boolean;
   /** How it was decoded, e.g. "base64 -> exec". */
   how: string | null;
+  /** For decoded evidence: what the hidden code says (its first line); `snippet` is then
+   * the line in plain sight that hides it. Absent from servers older than this field. */
+  decoded?: string | null;
 }
 
 export interface IFinding {

@@ -126,7 +126,7 @@ function renderFinding(finding: IFinding, cellIndex: number | null): HTMLElement
 function groupByLine(evidence: IEvidence[]): IEvidence[][] {
   const groups = new Map<string, IEvidence[]>();
   for (const ev of evidence) {
-    const key = JSON.stringify([ev.file, ev.cell, ev.line, ev.snippet]);
+    const key = JSON.stringify([ev.file, ev.cell, ev.line, ev.snippet, ev.decoded ?? null]);
     const group = groups.get(key);
     if (group) {
       group.push(ev);
@@ -139,20 +139,29 @@ function groupByLine(evidence: IEvidence[]): IEvidence[][] {
 
 function renderEvidence(group: IEvidence[], cellIndex: number | null): HTMLElement {
   const first = group[0];
+  const values = group.map(ev => valueOf(ev.fact));
   const item = el('li', 'nbw-evidence');
   const where = el('div', 'nbw-where', whereOf(first, cellIndex));
-  const decoded = group.find(ev => ev.deobfuscated);
-  if (decoded) {
+  const hidden = group.find(ev => ev.deobfuscated);
+  if (hidden) {
     const badge = el('span', 'nbw-badge nbw-decoded', 'decoded');
-    badge.title = decoded.how
-      ? `Hidden in the code (${decoded.how}); shown decoded`
-      : 'Hidden in the code; shown decoded';
+    badge.title = hidden.how
+      ? `Hidden in the code (${hidden.how}); decoded by nbwarden`
+      : 'Hidden in the code; decoded by nbwarden';
     where.appendChild(badge);
   }
   item.appendChild(where);
+  // The line as written, then (when it hides code) what it decodes to.
   const pre = el('pre', 'nbw-snippet');
-  pre.appendChild(highlight(first.snippet || first.fact, group.map(ev => valueOf(ev.fact))));
+  pre.appendChild(highlight(first.snippet || first.fact, values));
   item.appendChild(pre);
+  const decoded = group.find(ev => ev.decoded)?.decoded;
+  if (decoded) {
+    const line = el('pre', 'nbw-decoded-text');
+    line.appendChild(el('span', 'nbw-decoded-label', 'decodes to '));
+    line.appendChild(highlight(decoded, values));
+    item.appendChild(line);
+  }
   return item;
 }
 

@@ -89,6 +89,12 @@ export class PolicyCellExecutor implements INotebookCellExecutor {
   /** Make sure there is a kernel, check the code, ask the user when needed. */
   private async _plan(sessionContext: ISessionContext, options: Options): Promise<Plan> {
     const { cell, notebook, sessionDialogs } = options;
+    if (!sessionContext.isReady) {
+      // Opened a moment ago: the kernel is still being started. Wait for it, so that
+      // the check knows the kernel (an override token is bound to it) and the cell
+      // is not dropped silently for want of a kernel.
+      await sessionContext.ready;
+    }
     if (sessionContext.hasNoKernel) {
       const shouldSelect = await sessionContext.startKernel();
       if (shouldSelect && sessionDialogs) {

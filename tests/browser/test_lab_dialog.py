@@ -5,8 +5,6 @@ Playwright.
 The server side is nbwarden's Jupyter server extension (``nbwarden.jupyter``) when it is
 installed. Before it existed, a test-only stand-in (``fake_check_ext.py``, same REST
 contract, no websocket guard) served the endpoints; exactly one of the two runs.
-
-The policy used turns mining into a "warn" so that both Cancel and Run anyway are reachable.
 """
 from __future__ import annotations
 
@@ -14,34 +12,31 @@ import base64
 import importlib.util
 import json
 import os
-import secrets
-import shutil
-import socket
-import subprocess
-import sys
+import re
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILT_EXTENSION = REPO / "src" / "nbwarden" / "labextension"
+from lab_server import BUILT_EXTENSION, REPO, Lab, notebook, running_lab
+
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 POLICY_URL = "https://policy.test.invalid/usage"
-STARTUP_S = 90  # JupyterLab on a busy 2-core machine
-UI_MS = 30_000  # any one thing the page must show
+UI_MS = 30_000  # the longest any one thing may take to show on the page
 
 ALLOWED = 'x = 6 * 7\nprint("allowed", x)'
-_HIDDEN = base64.b64encode(b'pool = "stratum+tcp://pool.supportxmr.com:3333"').decode()
+POOL = "stratum+tcp://pool.supportxmr.com:3333"
+_HIDDEN = base64.b64encode(f'pool = "{POOL}"'.encode()).decode()
 # Mining hidden behind base64: the dialog must show the decoded line with a "decoded" badge.
 # Harmless when run: it only sets and prints a string.
-DISALLOWED = f'import base64\nexec(base64.b64decode("{_HIDDEN}").decode())\nprint("configured", pool)'
+HIDDEN_MINING = f'import base64\nexec(base64.b64decode("{_HIDDEN}").decode())\nprint("configured", pool)'
+PLAIN_MINING = f'pool = "{POOL}"\nprint("configured", pool)'
 
-POLICY = f"""
+# Mining is a "warn" here, so both Cancel and Run anyway are reachable.
+WARN_POLICY = f"""
 version: 1
 name: browser test policy
 url: {POLICY_URL}
@@ -54,6 +49,8 @@ ladder:
     - {{strikes: 1, standing: warned, consequence: "This is your first warning."}}
     - {{strikes: 2, standing: restricted, consequence: "GPU access is restricted for 7 days."}}
 """
+# The shipped policy stops mining on every tier ("terminate").
+SHIPPED_POLICY = (REPO / "src" / "nbwarden" / "policy" / "default.yaml").read_text()
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -82,83 +79,116 @@ def server_extension(request) -> str:
     return "fake_check_ext"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _notebook() -> dict:
-    def cell(src: str) -> dict:
-        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
-    return {"cells": [cell(ALLOWED), cell(DISALLOWED)],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
-
-
 @pytest.fixture(scope="module")
-def lab(server_extension, tmp_path_factory):
-    """A real JupyterLab with the extension, a notebook and the test policy; yields its facts."""
+def browser():
     _require_browser_stack()
-    tmp = tmp_path_factory.mktemp("lab")
-    root, config, labext = tmp / "root", tmp / "config", tmp / "labextensions"
-    for d in (root, config, labext):
-        d.mkdir()
-    (root / "demo.ipynb").write_text(json.dumps(_notebook()))
-    (tmp / "policy.yaml").write_text(POLICY)
-    # JupyterLab finds an extension by its folder name; point it at the committed build.
-    (labext / "nbwarden").symlink_to(BUILT_EXTENSION, target_is_directory=True)
-    store = tmp / "events.sqlite"
-    # No "Jupyter news?" toast, no update check: nothing may reach outside 127.0.0.1.
-    notification = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {server_extension: True}},
-        "NbwardenConfig": {"policy_path": str(tmp / "policy.yaml"), "tier": "free", "store_path": str(store)},
-        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None,
-                   "check_for_updates_class": "jupyterlab.NeverCheckForUpdate", "extension_manager": "readonly",
-                   "workspaces_dir": str(tmp / "workspaces"), "user_settings_dir": str(tmp / "settings")},
-    }))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(tmp / "data"),
-           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "IPYTHONDIR": str(tmp / "ipython"),
-           "NBWARDEN_DATA_DIR": str(tmp / "nbwarden"), "JUPYTER_PLATFORM_DIRS": "1"}
-    if server_extension == "fake_check_ext":
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), env.get("PYTHONPATH")]))
-    token, port = secrets.token_hex(16), _free_port()
-    log = (tmp / "lab.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--IdentityProvider.token={token}", f"--port={port}",
-         "--ip=127.0.0.1", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
-         "--allow-root"],  # CI runs as root
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, f"{base}/api/status?token={token}", tmp / "lab.log")
-        yield {"base": base, "token": token, "store": store, "log": tmp / "lab.log", "extension": server_extension}
-    finally:
-        proc.terminate()
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+            yield b
+        finally:
+            b.close()
 
 
-def _wait_ready(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+class NotebookPage:
+    """One notebook open in JupyterLab, with the REST calls and websocket frames it made."""
+
+    def __init__(self, browser, lab: Lab, name: str):
+        from playwright.sync_api import expect
+        self.api: list[tuple[str, int, dict, dict | None]] = []  # (endpoint, status, request, answer)
+        self.frames: list[bytes] = []  # what the page sent on kernel websockets
+        self.page = browser.new_page(viewport={"width": 1280, "height": 860})
+        self.page.on("response", self._on_response)
+        self.page.on("websocket", self._on_websocket)
+        self.kernel_sockets: list[str] = []
+        self.page.goto(lab.url(f"lab/tree/{name}"))
+        self.cells = self.page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+        self.dialog = self.page.locator(".jp-Dialog")
+        self.buttons = self.dialog.locator(".jp-Dialog-footer button")
+        expect(self.cells.first).to_be_visible(timeout=UI_MS * 2)
+        # The indicator says "idle" before the kernel exists: wait for its websocket too.
+        self.wait_for(lambda: self.kernel_sockets, "the kernel websocket", UI_MS * 3)
+        kernel = self.page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator")
+        expect(kernel).to_have_attribute("data-status", "idle", timeout=UI_MS * 3)
+
+    def close(self, name: str) -> None:
+        """Close the page, keeping its last sight in test-artifacts/ (what a failure looked like)."""
+        ARTIFACTS.mkdir(exist_ok=True)
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"JupyterLab did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+            self.page.screenshot(path=str(ARTIFACTS / f"{name}-last.png"))
+        finally:
+            self.page.close()
+
+    def run(self, i: int) -> None:
+        """Select cell i, then press the toolbar's Run button (sturdier than a key press
+        that lands before the notebook has focus)."""
+        from playwright.sync_api import expect
+        cell = self.cells.nth(i)
+        cell.locator(".jp-InputPrompt").click()
+        expect(cell).to_have_class(re.compile(r"\bjp-mod-active\b"))
+        self.page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:run-cell-and-select-next"]').click()
+
+    def outputs(self, i: int):
+        return self.cells.nth(i).locator(".jp-OutputArea-output")
+
+    def prompt(self, i: int) -> str:
+        return self.cells.nth(i).locator(".jp-InputArea-prompt").inner_text().replace("\xa0", " ").strip()
+
+    def calls(self, endpoint: str) -> list[tuple[int, dict, dict | None]]:
+        return [c[1:] for c in self.api if c[0] == endpoint]
+
+    def wait_for(self, cond, what: str, timeout_ms: int = UI_MS) -> None:
+        """Poll with the page's own timer: Playwright delivers events only inside its calls."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not cond():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; nbwarden calls: {self.api}")
+            self.page.wait_for_timeout(100)
+
+    def _on_response(self, response) -> None:
+        if "/nbwarden/api/" not in response.url:
+            return
+        endpoint = response.url.split("?")[0].rsplit("/", 1)[-1]
+        answer = None
+        if response.status == 200:
+            try:
+                answer = response.json()
+            except Exception:  # noqa: BLE001 - kept as None; the assertions say what was expected
+                answer = None
+        self.api.append((endpoint, response.status, json.loads(response.request.post_data or "{}"), answer))
+
+    def _on_websocket(self, ws) -> None:
+        if "/api/kernels/" in ws.url:
+            self.kernel_sockets.append(ws.url)
+        ws.on("framesent", self._on_frame)
+
+    def _on_frame(self, payload) -> None:
+        self.frames.append(payload if isinstance(payload, bytes) else payload.encode())
+
+
+@pytest.fixture
+def warn_lab(server_extension, tmp_path):
+    _require_browser_stack()
+    with running_lab(tmp_path, extension=server_extension, policy=WARN_POLICY,
+                     notebooks={"demo.ipynb": notebook(ALLOWED, HIDDEN_MINING)}) as lab:
+        yield lab
+
+
+@pytest.fixture
+def shipped_policy_lab(server_extension, tmp_path):
+    _require_browser_stack()
+    with running_lab(tmp_path, extension=server_extension, policy=SHIPPED_POLICY,
+                     notebooks={"miner.ipynb": notebook(PLAIN_MINING)}) as lab:
+        yield lab
+
+
+@pytest.fixture
+def lab_without_server_extension(tmp_path):
+    _require_browser_stack()
+    with running_lab(tmp_path, extension=None, policy=SHIPPED_POLICY,
+                     notebooks={"miner.ipynb": notebook(PLAIN_MINING)}) as lab:
+        yield lab
 
 
 def _outcomes(store: Path) -> list[str]:
@@ -172,109 +202,106 @@ def _outcomes(store: Path) -> list[str]:
         s.close()
 
 
-def test_lab_dialog_cancel_then_run_anyway(lab):
-    from playwright.sync_api import expect, sync_playwright
+def test_warn_dialog_cancel_then_run_anyway(browser, warn_lab):
+    from playwright.sync_api import expect
 
-    started = time.monotonic()
-    api_calls: list[tuple[str, int, dict, dict | None]] = []  # (endpoint, status, request, answer)
-    sent_frames: list[bytes] = []
+    nb = NotebookPage(browser, warn_lab, "demo.ipynb")
+    try:
+        # 1. An allowed cell runs with no dialog.
+        nb.run(0)
+        expect(nb.outputs(0)).to_contain_text("allowed 42", timeout=UI_MS * 2)
+        expect(nb.page.locator(".nbw-dialog")).to_have_count(0)
 
-    def on_response(response):
-        if "/nbwarden/api/" not in response.url:
-            return
-        endpoint = response.url.rsplit("/", 1)[-1].split("?")[0]
-        body = None
-        if response.status == 200:
-            try:
-                body = response.json()
-            except Exception:  # noqa: BLE001 - recorded as None, asserted below
-                body = None
-        api_calls.append((endpoint, response.status, json.loads(response.request.post_data or "{}"), body))
+        # 2. The disallowed cell: the dialog names the category and shows the evidence.
+        nb.run(1)
+        body = nb.dialog.locator(".nbw-dialog")
+        expect(body).to_be_visible(timeout=UI_MS)
+        expect(nb.dialog.locator(".jp-Dialog-header")).to_contain_text("This looks like cryptocurrency mining")
+        expect(body).to_have_attribute("data-action", "warn")
+        finding = body.locator('.nbw-finding[data-rule-id="NBW201"]')
+        expect(finding.locator(".nbw-explanation")).to_contain_text("stratum")
+        evidence = finding.locator(".nbw-evidence").first
+        expect(evidence.locator(".nbw-where")).to_contain_text("this cell, line 2")
+        expect(evidence.locator(".nbw-decoded")).to_be_visible()
+        expect(evidence.locator(".nbw-snippet")).to_contain_text(f'b64decode("{_HIDDEN}")')  # as written
+        expect(evidence.locator(".nbw-decoded-text")).to_contain_text(f'pool = "{POOL}"')  # what it hides
+        expect(evidence.locator(".nbw-decoded-text .nbw-match").first).to_have_text(POOL)
+        expect(body.locator(".nbw-consequence")).not_to_be_empty()
+        expect(body.locator(".nbw-policy-link")).to_have_attribute("href", POLICY_URL)
+        expect(nb.buttons).to_have_text(["Cancel", "Run anyway"])
+        ARTIFACTS.mkdir(exist_ok=True)
+        nb.page.screenshot(path=str(ARTIFACTS / "lab-dialog.png"))
 
-    def on_websocket(ws):
-        def sent(payload):
-            sent_frames.append(payload if isinstance(payload, bytes) else payload.encode())
-        ws.on("framesent", sent)
+        # 3. Cancel: the cell is not run, and the decision is recorded.
+        nb.buttons.filter(has_text="Cancel").click()
+        expect(body).to_have_count(0, timeout=UI_MS)
+        nb.wait_for(lambda: nb.calls("decision"), "the cancelled decision to be posted")
+        nb.page.wait_for_timeout(500)  # a cell that was (wrongly) sent would show output by now
+        expect(nb.outputs(1)).to_have_count(0)
+        assert nb.prompt(1) == "[ ]:"
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.on("response", on_response)
-            page.on("websocket", on_websocket)
-            page.goto(f"{lab['base']}/lab/tree/demo.ipynb?token={lab['token']}")
-            cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-            expect(cells).to_have_count(2, timeout=UI_MS * 2)
+        # 4. Again, Run anyway: the cell runs, carrying the override token the server issued.
+        nb.run(1)
+        expect(body).to_be_visible(timeout=UI_MS)
+        nb.buttons.filter(has_text="Run anyway").click()
+        expect(nb.outputs(1)).to_contain_text(f"configured {POOL}", timeout=UI_MS * 2)
+        assert nb.prompt(1) == "[2]:"
+        nb.wait_for(lambda: len(nb.calls("decision")) == 2, "the ran-anyway decision to be posted")
+    finally:
+        nb.close("warn")
 
-            def run(i: int) -> None:
-                cells.nth(i).locator(".jp-InputPrompt").click()
-                page.keyboard.press("Control+Enter")
-
-            def prompt(i: int):
-                return cells.nth(i).locator(".jp-InputArea-prompt")
-
-            # 1. An allowed cell runs with no dialog.
-            run(0)
-            expect(cells.nth(0).locator(".jp-OutputArea-output")).to_contain_text("allowed 42", timeout=UI_MS * 2)
-            expect(page.locator(".nbw-dialog")).to_have_count(0)
-
-            # 2. The disallowed cell: the dialog names the category and shows the evidence.
-            run(1)
-            dialog = page.locator(".jp-Dialog")
-            expect(dialog.locator(".nbw-dialog")).to_be_visible(timeout=UI_MS)
-            expect(dialog.locator(".jp-Dialog-header")).to_contain_text("This looks like cryptocurrency mining")
-            expect(dialog.locator(".nbw-action-warn")).to_have_count(1)
-            finding = dialog.locator('.nbw-finding[data-rule-id="NBW201"]')
-            expect(finding).to_have_count(1)
-            expect(finding.locator(".nbw-explanation")).to_contain_text("stratum")
-            evidence = finding.locator(".nbw-evidence").first
-            expect(evidence.locator(".nbw-where")).to_contain_text("this cell, line 2")
-            expect(evidence.locator(".nbw-decoded")).to_be_visible()
-            expect(evidence.locator(".nbw-snippet")).to_contain_text('pool = "stratum+tcp://pool.supportxmr.com:3333"')
-            expect(evidence.locator(".nbw-match").first).to_contain_text("stratum+tcp://pool.supportxmr.com:3333")
-            expect(dialog.locator(".nbw-consequence")).not_to_be_empty()
-            expect(dialog.locator(".nbw-policy-link")).to_have_attribute("href", POLICY_URL)
-            expect(dialog.locator(".jp-Dialog-footer").get_by_role("button", name="Run anyway")).to_be_visible()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "lab-dialog.png"))
-
-            # 3. Cancel: the cell is not run and the decision is recorded.
-            dialog.locator(".jp-Dialog-footer").get_by_role("button", name="Cancel").click()
-            expect(page.locator(".nbw-dialog")).to_have_count(0, timeout=UI_MS)
-            _wait_for(page, lambda: any(c[0] == "decision" for c in api_calls), "the cancelled decision to be posted")
-            page.wait_for_timeout(500)  # a cell that was (wrongly) sent would show output by now
-            expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_count(0)
-            assert prompt(1).inner_text().replace("\xa0", " ").strip() == "[ ]:"
-
-            # 4. Run again, Run anyway: the cell runs with the override token the server issued.
-            run(1)
-            expect(dialog.locator(".nbw-dialog")).to_be_visible(timeout=UI_MS)
-            dialog.locator(".jp-Dialog-footer").get_by_role("button", name="Run anyway").click()
-            expect(cells.nth(1).locator(".jp-OutputArea-output")).to_contain_text(
-                "configured stratum+tcp://pool.supportxmr.com:3333", timeout=UI_MS * 2)
-            expect(prompt(1)).to_have_text("[2]:")
-        finally:
-            browser.close()
-
-    checks = [c for c in api_calls if c[0] == "check"]
-    decisions = [(c[1], c[2].get("decision")) for c in api_calls if c[0] == "decision"]
-    assert [c[1] for c in checks] == [200, 200, 200], api_calls  # allowed cell + disallowed twice
-    assert [c[3]["action"] for c in checks] == ["allow", "warn", "warn"]
-    assert checks[1][2]["cell_index"] == 1 and checks[1][2]["kernel_id"]
-    assert decisions == [(204, "cancelled"), (204, "ran-anyway")]
-    token = checks[2][3]["override_token"]
-    assert token and any(token.encode() in f for f in sent_frames), "the override token never reached the kernel"
-    assert checks[1][3]["override_token"] not in b"".join(sent_frames).decode("utf-8", "replace")
-    outcomes = _outcomes(lab["store"])
+    checks = nb.calls("check")
+    assert [(status, answer["action"]) for status, _, answer in checks] == [
+        (200, "allow"), (200, "warn"), (200, "warn")], nb.api
+    _, request, _ = checks[1]
+    assert request["cell_index"] == 1 and request["kernel_id"] and request["path"].endswith("demo.ipynb")
+    assert request["code"] == HIDDEN_MINING
+    assert [(status, req["decision"]) for status, req, _ in nb.calls("decision")] == [
+        (204, "cancelled"), (204, "ran-anyway")]
+    refused, used = checks[1][2]["override_token"], checks[2][2]["override_token"]
+    sent = b"".join(nb.frames)
+    assert used and used.encode() in sent, "the override token never reached the kernel websocket"
+    assert refused.encode() not in sent, "the token of the cancelled run was sent"
+    outcomes = _outcomes(warn_lab.store)
     assert "cancelled" in outcomes and "ran-anyway" in outcomes, outcomes
-    print(f"\nlab dialog test ({lab['extension']}): {time.monotonic() - started:.1f} s in the browser")
 
 
-def _wait_for(page, cond, what: str, timeout_s: float = UI_MS / 1000) -> None:
-    """Poll with the page's own timer: Playwright delivers events only inside its calls."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        page.wait_for_timeout(100)
-    pytest.fail(f"timed out waiting for {what}")
+def test_terminate_dialog_offers_only_close(browser, shipped_policy_lab):
+    from playwright.sync_api import expect
+
+    nb = NotebookPage(browser, shipped_policy_lab, "miner.ipynb")
+    try:
+        nb.run(0)
+        body = nb.dialog.locator(".nbw-dialog")
+        expect(body).to_be_visible(timeout=UI_MS * 2)
+        expect(body).to_have_attribute("data-action", "terminate")
+        expect(body.locator(".nbw-evidence").first.locator(".nbw-where")).to_contain_text("this cell, line 1")
+        expect(body.locator(".nbw-decoded")).to_have_count(0)  # written in plain sight
+        expect(body.locator(".nbw-appeal")).to_contain_text("appeal")
+        expect(nb.buttons).to_have_text(["Close"])
+        expect(nb.page.locator(".Toastify__toast--error")).to_contain_text("cryptocurrency mining")
+        nb.buttons.click()
+        expect(body).to_have_count(0, timeout=UI_MS)
+        nb.page.wait_for_timeout(500)
+        expect(nb.outputs(0)).to_have_count(0)
+        assert nb.prompt(0) == "[ ]:"
+    finally:
+        nb.close("terminate")
+    assert [answer["action"] for _, _, answer in nb.calls("check")] == ["terminate"]
+    assert nb.calls("decision") == []  # nothing to decide: there was no choice
+    assert b"stratum" not in b"".join(nb.frames), "the refused cell reached the kernel websocket"
+
+
+def test_without_the_server_extension_cells_run_as_in_plain_jupyterlab(browser, lab_without_server_extension):
+    """The check endpoint answers 404: the executor runs the cell as JupyterLab would (where
+    the server extension is enabled it also guards the websocket, so nothing is lost)."""
+    from playwright.sync_api import expect
+
+    nb = NotebookPage(browser, lab_without_server_extension, "miner.ipynb")
+    try:
+        nb.run(0)
+        expect(nb.outputs(0)).to_contain_text(f"configured {POOL}", timeout=UI_MS * 2)
+        expect(nb.page.locator(".nbw-dialog")).to_have_count(0)
+    finally:
+        nb.close("no-server-extension")
+    assert [status for status, _, _ in nb.calls("check")] == [404]

@@ -125,17 +125,24 @@ class JupyterServer:
     def kernel(self, kernel_id: str, protocol: str = "v1") -> "KernelSocket":
         return KernelSocket(self, kernel_id, protocol)
 
-    def events(self) -> list[dict]:
-        """Events in the local store, read straight from SQLite (newest first)."""
+    def events(self, until=None, timeout: float = 10) -> list[dict]:
+        """Events in the local store, read straight from SQLite (newest first). With
+        ``until``, wait (bounded) for an event it accepts: the server records a decision just
+        after the client has its answer."""
         import sqlite3
         path = self.data_dir / "events.sqlite"
-        if not path.exists():
-            return []
-        db = sqlite3.connect(path)
-        try:
-            return [json.loads(b) for (b,) in db.execute("SELECT body FROM events ORDER BY time DESC")]
-        finally:
-            db.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = []
+            if path.exists():
+                db = sqlite3.connect(path)
+                try:
+                    rows = [json.loads(b) for (b,) in db.execute("SELECT body FROM events ORDER BY time DESC")]
+                finally:
+                    db.close()
+            if until is None or any(until(e) for e in rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
 
 
 class KernelSocket:

@@ -43,7 +43,7 @@ def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
 def test_engine_raising_follows_on_engine_error(make_guard, mode):
     base = Engine.default()
     g = make_guard(engine=RaisingEngine(base.rules), on_engine_error=mode)
-    v = g.check_execute(kernel_id="k", code="print(1)", user="ada")
+    v = g.commit(g.check_execute(kernel_id="k", code="print(1)", user="ada"))
     assert v.run is (mode == "open") and v.outcome == "engine-error"
     if mode == "closed":
         assert "could not check this cell" in v.message
@@ -58,7 +58,7 @@ def test_consequence_climbs_with_strikes(make_guard):
     seen = []
     for _ in range(3):
         seen.append(g.consequence("bob", "block"))
-        g.check_execute(kernel_id="k", code=MINER, user="bob")  # a block is a strike
+        g.commit(g.check_execute(kernel_id="k", code=MINER, user="bob"))  # a block is a strike
     assert seen == list(LADDER)
     assert g.consequence("bob", "allow") == ""
 
@@ -83,6 +83,24 @@ def test_fail_open_on_a_real_server(setup):
         finally:
             k.close()
         assert r["reply"]["content"]["status"] == "ok" and path.read_text() == "ran"
-        ev = srv.events()[0]
+        ev = srv.events(until=lambda e: e["outcome"] == "logged")[0]
         assert ev["outcome"] == "logged" and ev["detail"]["on_engine_error"] == "open"
         assert "too large" in ev["detail"]["engine_error"]
+
+
+def test_broken_policy_fails_closed_with_a_clear_message(setup, tmp_path):
+    """A policy that does not load: the server starts, says why in its log, and (fail
+    closed) answers every cell with that reason instead of running it unchecked."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers: [free]\nactions: {mining: {free: explode}}\n")
+    config = f"c.NbwardenConfig.policy_path = {str(bad)!r}\nc.NbwardenConfig.on_engine_error = 'closed'\n"
+    with JupyterServer(config=config) as srv:
+        k = srv.kernel(srv.start_kernel())
+        try:
+            r = k.run("print('unchecked')")
+        finally:
+            k.close()
+        log = srv.log.read_text()
+    assert r["reply"]["content"]["ename"] == "PolicyViolation" and "unchecked" not in r["stream"]
+    assert "nbwarden could not start" in r["reply"]["content"]["evalue"] and "explode" in r["reply"]["content"]["evalue"]
+    assert "nbwarden could not start" in log

@@ -1,8 +1,6 @@
 """The IPython kernel extension, loaded into a real ipykernel behind the real server."""
 from __future__ import annotations
 
-import time
-
 from conftest import MINER
 
 _SECRET = [c ^ 7 for c in b"stratum+tcp://pool.example.net:3333"]  # XOR: no static reader decodes it
@@ -10,16 +8,12 @@ HIDDEN_MINER = f"""import subprocess
 url = bytes(c ^ 7 for c in {_SECRET!r}).decode()
 subprocess.run(['true', '-o', url, '-u', 'W', '--donate-level', '1'])
 """
+_SOURCE = [c ^ 7 for c in b"pool = 'stratum+tcp://pool.example.net:3333'"]
+HIDDEN_EXEC = f"exec(bytes(c ^ 7 for c in {_SOURCE!r}).decode())"
 
 
 def wait_for(server, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [e for e in server.events() if predicate(e)]
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
+    return [e for e in server.events(until=predicate, timeout=timeout) if predicate(e)]
 
 
 def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier):
@@ -38,6 +32,7 @@ def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier)
         # code the static check cannot read: the audit hook sees the process it starts
         hidden = k.run(HIDDEN_MINER)
         assert hidden["reply"]["content"]["status"] == "ok"
+        assert k.run(HIDDEN_EXEC)["reply"]["content"]["status"] == "ok"
     finally:
         k.close()
     assert wait_for(server, lambda e: e["source"] == "kernel" and e["outcome"] == "blocked"
@@ -46,3 +41,6 @@ def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier)
                     and e["detail"].get("event") == "subprocess.Popen" and e["kernel"] == fresh_kernel)
     assert seen and "stratum+tcp://pool.example.net:3333" in seen[0]["detail"]["text"]
     assert "mining" == seen[0]["category"]
+    decoded = wait_for(server, lambda e: e["source"] == "kernel" and e["detail"].get("event") == "compile"
+                       and e["kernel"] == fresh_kernel)
+    assert decoded and "stratum+tcp://pool.example.net:3333" in decoded[0]["detail"]["text"]

@@ -48,7 +48,8 @@ def test_terminal_line_is_checked_on_enter(server, tier):
         ws.close()
         server.request("DELETE", f"/api/terminals/{name}")
     assert not marker.exists()
-    assert any(e["outcome"] == "blocked" and e["kernel"] == f"terminal:{name}" for e in server.events())
+    blocked = lambda e: e["outcome"] == "blocked" and e["kernel"] == f"terminal:{name}"  # noqa: E731
+    assert any(blocked(e) for e in server.events(until=blocked))
 
 
 def test_terminals_closed_on_a_tier_that_forbids_them(server, tier):

@@ -50,7 +50,8 @@ def test_blocked_cell_never_reaches_kernel(server, shared_kernel, marker, protoc
     assert r["iopub"][1]["content"]["evalue"] == content["evalue"]
     assert not marker.exists()
     assert "still alive" in after["stream"]
-    ev = next(e for e in server.events() if e["kernel"] == shared_kernel and e["outcome"] == "blocked")
+    mine = lambda e: e["kernel"] == shared_kernel and e["outcome"] == "blocked"  # noqa: E731
+    ev = next(e for e in server.events(until=mine) if mine(e))
     assert ev["source"] == "jupyter" and ev["category"] == "mining" and "NBW201" in ev["rules"]
     assert ev["tier"] == "blockme" and ev["user"] and len(ev["content_hash"]) == 64
 

@@ -57,7 +57,7 @@ class Cluster:
         self._run([self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "-t", "60", "start"])
 
     def stop(self, mode: str = "fast") -> None:
-        self._run([self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop"])
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", mode, "-w", "-t", "20", "stop"])
 
     def restart(self) -> None:
         self.stop("immediate")

@@ -27,26 +27,34 @@ def _load_jupyter_server_extension(serverapp) -> None:
     from ..policy import Policy
     from ..reporting import Reporter
     from . import handlers, terminals
-    from .connection import SETTINGS_KEY, GuardedKernelConnection
+    from .connection import BROKEN_KEY, SETTINGS_KEY, GuardedKernelConnection
     from .guard import Guard
     from .tokens import OverrideTokens
 
     cfg = NbwardenConfig(parent=serverapp)
-    policy = Policy.load(cfg.policy_path or None)
-    reporter = Reporter.from_config(store_path=cfg.store_path or None, service_url=cfg.service_url or None,
-                                    token=cfg.service_token or None)
-    guard = Guard(engine=Engine.default(), policy=policy, reporter=reporter,
-                  tokens=OverrideTokens(cfg.secret or secrets.token_bytes(32), ttl=cfg.override_ttl),
-                  tier=cfg.tier, tier_for=cfg.tier_for, server=cfg.server_name,
-                  on_engine_error=cfg.on_engine_error, max_cell_bytes=cfg.max_cell_bytes,
-                  inline_check_bytes=cfg.inline_check_bytes, kernel_contexts=cfg.kernel_contexts)
     settings = serverapp.web_app.settings
-    settings[SETTINGS_KEY] = guard
-    settings["nbwarden_terminals_disabled_for"] = tuple(cfg.disable_terminals_for_tiers)
-    settings["nbwarden_check_terminal_commands"] = cfg.check_terminal_commands
     # linked before the web app was built, so this is normally already ours; a server that
     # loads extensions without linking them gets it here
     settings["kernel_websocket_connection_class"] = GuardedKernelConnection
+    try:
+        policy = Policy.load(cfg.policy_path or None)
+        reporter = Reporter.from_config(store_path=cfg.store_path or None, service_url=cfg.service_url or None,
+                                        token=cfg.service_token or None)
+        guard = Guard(engine=Engine.default(), policy=policy, reporter=reporter,
+                      tokens=OverrideTokens(cfg.secret or secrets.token_bytes(32), ttl=cfg.override_ttl),
+                      tier=cfg.tier, tier_for=cfg.tier_for, server=cfg.server_name,
+                      on_engine_error=cfg.on_engine_error, max_cell_bytes=cfg.max_cell_bytes,
+                      inline_check_bytes=cfg.inline_check_bytes, kernel_contexts=cfg.kernel_contexts)
+    except Exception as e:  # a broken policy or rule pack: say so, and fail as configured
+        settings[BROKEN_KEY] = (f"nbwarden could not start ({e}), so cells cannot be checked"
+                                + ("; they run unchecked." if cfg.on_engine_error == "open" else
+                                   "; this server refuses them until an operator fixes it."),
+                                cfg.on_engine_error == "open")
+        serverapp.log.error("nbwarden: %s", settings[BROKEN_KEY][0])
+        return
+    settings[SETTINGS_KEY] = guard
+    settings["nbwarden_terminals_disabled_for"] = tuple(cfg.disable_terminals_for_tiers)
+    settings["nbwarden_check_terminal_commands"] = cfg.check_terminal_commands
     serverapp.web_app.add_handlers(".*$", handlers.handlers(settings["base_url"]))
     swapped = terminals.install(serverapp.web_app)
     if "jupyter_server_nbmodel" in serverapp.extension_manager.extensions:

@@ -23,6 +23,7 @@ from .identity import user_name
 from .scripts import kernel_cwd
 
 SETTINGS_KEY = "nbwarden_guard"
+BROKEN_KEY = "nbwarden_broken"  # (message, fail_open) when the extension could not start
 
 
 class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
@@ -52,8 +53,8 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         if not self.channels:
             return
         guard = self.guard
-        if guard is None:  # extension not loaded in this app: behave like Jupyter
-            return super().handle_incoming_message(frame)
+        if guard is None:
+            return self._without_guard(frame)
         try:
             m = messages.parse(frame, v1=self._v1)
         except messages.Malformed as e:
@@ -69,6 +70,19 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         if m.size() > guard.inline_check_bytes or guard.kernel_busy(self.kernel_id):
             return self._enqueue(m)
         self._act(m, self._check(m))
+
+    def _without_guard(self, frame) -> None:
+        """The extension is linked but could not start (or is not loaded in this app)."""
+        broken = self.websocket_handler.settings.get(BROKEN_KEY)
+        if broken is None or broken[1]:  # not loaded, or configured to fail open: behave like Jupyter
+            return super().handle_incoming_message(frame)
+        try:
+            m = messages.parse(frame, v1=self._v1)
+        except messages.Malformed:
+            return None
+        if m.channel == "shell" and m.msg_type == "execute_request":
+            return self._refuse(m, CellVerdict(False, "engine-error", "block", broken[0]))
+        return self._forward(m)
 
     # -- the queue ---------------------------------------------------------------------------------
     def _enqueue(self, m: messages.Incoming) -> None:
@@ -126,8 +140,16 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
 
     def _act(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         if verdict.run:
-            return self._forward(m)
-        lines = messages.traceback_lines(verdict, self.guard.policy.url)
+            self._forward(m)
+        else:
+            self._refuse(m, verdict)
+        if verdict.events:  # the store's write (an fsync) stays off the event loop
+            asyncio.get_running_loop().run_in_executor(None, self.guard.commit, verdict)
+        if verdict.terminate:
+            asyncio.ensure_future(self._terminate())
+
+    def _refuse(self, m: messages.Incoming, verdict: CellVerdict) -> None:
+        lines = messages.traceback_lines(verdict, self.guard.policy.url if self.guard else None)
         # four small frames in a row: without TCP_NODELAY, Nagle holds the later ones until the
         # client acknowledges the first (tens of milliseconds with delayed ACKs)
         self.websocket_handler.set_nodelay(True)
@@ -139,8 +161,6 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             pass
         finally:
             self.websocket_handler.set_nodelay(False)
-        if verdict.terminate:
-            asyncio.ensure_future(self._terminate())
 
     async def _terminate(self) -> None:
         kid = self.kernel_id

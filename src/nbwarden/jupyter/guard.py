@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ log = logging.getLogger("nbwarden.jupyter")
 
 #: Outcome of a cell that ran without anything to record.
 ALLOWED = "allowed"
+#: Seconds a user's strikes read from the store are reused (other processes add strikes too).
+STRIKES_TTL = 30.0
 
 
 @dataclass
@@ -55,6 +58,7 @@ class CellVerdict:
     report: Report | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # recorded with the event
     event_id: str | None = None  # fixed for ran-anyway, so a repeated report counts once
+    events: list[Event] = field(default_factory=list)  # to record once the user has the answer
 
     @property
     def terminate(self) -> bool:
@@ -78,6 +82,8 @@ class Guard:
         self._max_kernels = kernel_contexts
         self._kernels: OrderedDict[str, KernelMemory] = OrderedDict()
         self._kernels_lock = threading.Lock()
+        self._strikes: dict[str, tuple[float, list[datetime]]] = {}
+        self._counted: set[str] = set()
 
     # -- who and where ------------------------------------------------------------------------
     def tier_of(self, user: str | None) -> str:
@@ -128,8 +134,9 @@ class Guard:
             if not verdict.run:
                 _restore(mem.context, saved)
         if verdict.outcome != ALLOWED:
-            self.record(verdict.outcome, decision, user=user, kernel_id=kernel_id, digest=digest, tier=tier,
-                        path=path, detail=verdict.detail, event_id=verdict.event_id)
+            verdict.events.append(self.event(verdict.outcome, decision, user=user, kernel_id=kernel_id,
+                                             digest=digest, tier=tier, path=path, detail=verdict.detail,
+                                             event_id=verdict.event_id))
         if verdict.terminate:
             self.forget(kernel_id)
         return verdict
@@ -157,15 +164,17 @@ class Guard:
     def _engine_error(self, err: str, *, kernel_id, user, tier, digest, path) -> CellVerdict:
         detail = {"engine_error": err, "on_engine_error": "open" if self.fail_open else "closed"}
         if self.fail_open:
-            self.record("logged", None, user=user, kernel_id=kernel_id, digest=digest, tier=tier, path=path,
-                        detail=detail, action="allow")
-            return CellVerdict(True, "engine-error", "allow")
-        self.record("reported", None, user=user, kernel_id=kernel_id, digest=digest, tier=tier, path=path,
-                    detail=detail, action="block")
-        return CellVerdict(False, "engine-error", "block",
-                           f"nbwarden could not check this cell ({err}), and this server refuses cells it "
-                           f"cannot check. Split the cell or simplify it, or ask the operators. "
-                           f"Policy: {self.policy.url}")
+            verdict = CellVerdict(True, "engine-error", "allow")
+        else:
+            verdict = CellVerdict(False, "engine-error", "block",
+                                  f"nbwarden could not check this cell ({err}), and this server refuses cells it "
+                                  f"cannot check. Split the cell or simplify it, or ask the operators. "
+                                  f"Policy: {self.policy.url}")
+        # not a strike either way: the user did nothing wrong by writing code the engine cannot read
+        verdict.events.append(self.event("logged" if self.fail_open else "reported", None, user=user,
+                                         kernel_id=kernel_id, digest=digest, tier=tier, path=path, detail=detail,
+                                         action=verdict.action))
+        return verdict
 
     def _check(self, code: str, ctx: CellContext, *, remember: bool,
                cwd: str | None = None) -> tuple[Report | None, str | None]:
@@ -210,8 +219,8 @@ class Guard:
             log.exception("nbwarden: engine raised while checking a terminal line")
             report = Report("<terminal>", error="internal error")
         if report.error:
-            return self._engine_error(report.error, kernel_id=f"terminal:{terminal}", user=user, tier=tier,
-                                      digest=digest, path=None)
+            return self.commit(self._engine_error(report.error, kernel_id=f"terminal:{terminal}", user=user,
+                                                  tier=tier, digest=digest, path=None))
         decision = self.policy.decide(report, tier)
         act = decision.action
         if act in ("allow", "log"):
@@ -219,11 +228,12 @@ class Guard:
                 self.record("logged", decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier)
             return CellVerdict(True, ALLOWED if act == "allow" else "logged", act, decision=decision, report=report)
         outcome = "warned" if act == "warn" else "blocked"
+        consequence = self.consequence(user, "block")  # before this refusal is recorded
         self.record(outcome, decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier,
                     detail={"via": "terminal"})
         return CellVerdict(False, outcome, act, decision.message.replace("you may cancel or run it anyway",
                                                                           "it was not run"),
-                           self.consequence(user, "block"), decision, report)
+                           consequence, decision, report)
 
     # -- the REST path ------------------------------------------------------------------------------
     def check_only(self, *, code: str, kernel_id: str | None, user: str | None, path: str | None = None,
@@ -278,12 +288,24 @@ class Guard:
         """What this decision brings on the policy's ladder, given the user's local strikes."""
         if action not in ("warn", "block", "terminate"):
             return ""
-        try:
-            strikes = self.reporter.strike_times(user) if user else []
-        except Exception:  # a broken store must not break the warning
-            strikes = []
-        step = self.policy.standing([*strikes, datetime.now(timezone.utc)]).consequence
+        step = self.policy.standing([*self._strike_times(user), datetime.now(timezone.utc)]).consequence
         return f"If you run it anyway: {step}" if action == "warn" else step
+
+    def _strike_times(self, user: str | None) -> list[datetime]:
+        """The user's strikes from the store, cached for STRIKES_TTL seconds (reading them
+        parses every recent event of the user: milliseconds, on the path of a refusal)."""
+        if not user:
+            return []
+        now = time.monotonic()
+        cached = self._strikes.get(user)
+        if cached is None or now - cached[0] > STRIKES_TTL:
+            self._counted.clear()
+            try:
+                cached = (now, self.reporter.strike_times(user))
+            except Exception:  # a broken store must not break the warning
+                cached = (now, [])
+            self._strikes[user] = cached
+        return cached[1]
 
     def policy_json(self, user: str | None) -> dict[str, Any]:
         p = self.policy
@@ -295,8 +317,20 @@ class Guard:
                                      for s in p.ladder]}}
 
     # -- recording ------------------------------------------------------------------------------------
-    def record(self, outcome: str, decision: Decision | None, *, user, kernel_id, digest, tier, path=None,
-               detail=None, event_id=None, action=None) -> Event:
+    def commit(self, verdict: CellVerdict) -> CellVerdict:
+        """Record a verdict's events; called after the user has the answer, so the store's
+        write is never part of the latency they see."""
+        while verdict.events:
+            self.reporter.report(verdict.events.pop(0))
+        return verdict
+
+    def record(self, outcome: str, decision: Decision | None, **kw) -> Event:
+        ev = self.event(outcome, decision, **kw)
+        self.reporter.report(ev)
+        return ev
+
+    def event(self, outcome: str, decision: Decision | None, *, user, kernel_id, digest, tier, path=None,
+              detail=None, event_id=None, action=None) -> Event:
         d = {k: v for k, v in (detail or {}).items() if v is not None}
         if path:
             d["path"] = path
@@ -309,7 +343,9 @@ class Guard:
                    detail=d)
         if event_id:
             ev.id = event_id
-        self.reporter.report(ev)
+        if ev.counts_against_user and user in self._strikes and ev.id not in self._counted:
+            self._counted.add(ev.id)  # a ran-anyway reported twice shares one id: one strike
+            self._strikes[user][1].append(datetime.fromisoformat(ev.time))
         return ev
 
 

@@ -143,7 +143,7 @@ def refusal_frames(session, request_header: dict[str, Any], *, evalue: str, trac
 _RED, _BOLD, _DIM, _RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
 
-def traceback_lines(verdict, policy_url: str) -> list[str]:
+def traceback_lines(verdict, policy_url: str | None) -> list[str]:
     """Lines a plain client (classic notebook, nbclient, a terminal) shows readably: the
     message, each finding with its evidence, what happens next, and how to appeal."""
     lines = [f"{_RED}{_BOLD}PolicyViolation{_RESET}: {verdict.message}"]
@@ -165,6 +165,6 @@ def traceback_lines(verdict, policy_url: str) -> list[str]:
     if verdict.action == "warn":
         lines.append("To run it anyway, use \"Run anyway\" in JupyterLab with the nbwarden extension "
                      "(your choice is recorded).")
-    elif verdict.action in ("block", "terminate"):
+    elif verdict.action in ("block", "terminate") and policy_url and verdict.decision is not None:
         lines.append(f"If this is a mistake, appeal: {policy_url}")
     return lines

@@ -24,6 +24,19 @@ _CELL_PREFIXES = ("/tmp/ipykernel_", "<ipython-input-")  # cells: the AST transf
 _IPYTHON_PROBE = "<>"  # IPython compiles each cell under this name to test for top-level await
 _MAX_SOURCE = 1 << 20
 
+
+def _trusted_compilers() -> frozenset[tuple[str, str]]:
+    """Standard-library code generators whose source is built from identifiers they
+    validate (namedtuple, dataclasses): most of the compiles an import raises (all 22 of
+    `import numpy`'s), never a way to run arbitrary text."""
+    import collections
+    import dataclasses
+    return frozenset({(collections.__file__, "namedtuple"), (dataclasses.__file__, "_create_fn"),
+                      (dataclasses.__file__, "_make_fn"), (dataclasses.__file__, "add_fns_to_class")})
+
+
+_TRUSTED_COMPILERS = _trusted_compilers()
+
 _local = threading.local()
 _state = {"installed": False, "active": False, "settings": None, "seen": set(), "cells": {}}
 
@@ -76,6 +89,9 @@ def _observe(event: str, args: tuple) -> None:
             return
         if isinstance(filename, str) and (filename == _IPYTHON_PROBE or filename in _state["cells"]
                                           or filename.startswith(_CELL_PREFIXES)):
+            return
+        caller = sys._getframe(2).f_code  # 0: here, 1: _hook, 2: the Python code that called compile
+        if (caller.co_filename, caller.co_name) in _TRUSTED_COMPILERS:
             return
         report = s.engine.check_cell(source)
         _report_if_flagged(s, report, source, {"event": "compile", "filename": str(filename)[:200]})

@@ -1,9 +1,11 @@
 """Engine, sessions and migrations. SQLite (the standalone default) gets WAL, foreign keys
-and a busy timeout; PostgreSQL gets a pre-pinged pool so a restarted database costs one
-failed request (503, retried by the reporter), not a dead service."""
+and a busy timeout; on PostgreSQL a restarted database costs a failed request or two (503,
+retried by the reporter), not a dead service."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import orjson
 
 from alembic import command
 from alembic.config import Config
@@ -27,7 +29,14 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
         return eng
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=10)
+    # No pre-ping (it costs a round trip per request): after a database restart the first
+    # statement on a stale connection fails, SQLAlchemy discards the whole pool, the caller
+    # gets a 503 and retries.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_timeout=10, json_serializer=_json)
+
+
+def _json(value) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

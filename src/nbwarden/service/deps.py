@@ -1,5 +1,9 @@
 """Typed dependencies: the service, a database session, and who is calling.
 
+Dependencies that only look at what is already loaded are ``async`` so they run on the
+event loop instead of costing a thread hop each; those that touch the database are plain
+functions (FastAPI runs them in its thread pool).
+
 Callers are one of: a browser login (cookie; a local account or a JupyterHub OAuth login),
 an API token (reporters: servers and node agents; the hub), or nobody. Rules:
 
@@ -27,7 +31,7 @@ ROLE_RANK = {"user": 0, "reviewer": 1, "operator": 2}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
@@ -110,7 +114,7 @@ def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | N
 MaybePrincipal = Annotated[Principal | None, Depends(get_principal)]
 
 
-def require_principal(p: MaybePrincipal) -> Principal:
+async def require_principal(p: MaybePrincipal) -> Principal:
     if p is None:
         raise HTTPException(401, "log in or send an API token", headers={"WWW-Authenticate": "Bearer"})
     return p
@@ -119,7 +123,7 @@ def require_principal(p: MaybePrincipal) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
 
 
-def require_person(p: PrincipalDep) -> Principal:
+async def require_person(p: PrincipalDep) -> Principal:
     """A logged-in person (not an API token)."""
     if p.user is None:
         raise HTTPException(403, "this needs a person's login, not an API token")
@@ -129,7 +133,7 @@ def require_person(p: PrincipalDep) -> Principal:
 PersonDep = Annotated[Principal, Depends(require_person)]
 
 
-def require_reviewer(p: PrincipalDep) -> Principal:
+async def require_reviewer(p: PrincipalDep) -> Principal:
     if not p.is_reviewer:
         raise HTTPException(403, "reviewers only")
     return p
@@ -138,7 +142,7 @@ def require_reviewer(p: PrincipalDep) -> Principal:
 ReviewerDep = Annotated[Principal, Depends(require_reviewer)]
 
 
-def require_operator(p: PrincipalDep) -> Principal:
+async def require_operator(p: PrincipalDep) -> Principal:
     if not p.is_operator:
         raise HTTPException(403, "operators only")
     return p
@@ -148,7 +152,7 @@ OperatorDep = Annotated[Principal, Depends(require_operator)]
 
 
 def scope(name: str):
-    def check(p: PrincipalDep) -> Principal:
+    async def check(p: PrincipalDep) -> Principal:
         if not p.has_scope(name):
             raise HTTPException(403, f"this needs an API token with the {name} scope")
         return p

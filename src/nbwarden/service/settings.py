@@ -31,8 +31,9 @@ class Settings(BaseSettings):
                              "placeholder secret and plain-HTTP cookies. Example: development")
     database_url: str | None = Field(None, description="SQLAlchemy URL. Default: SQLite at <data dir>/service.sqlite. "
                                      "Example: postgresql+psycopg://nbwarden@db:5432/nbwarden")
-    secret_key: str | None = Field(None, description="Secret for CSRF tokens and OAuth state (at least 32 "
-                                   "characters). Default: generated once and kept at <data dir>/service.secret")
+    secret_key: str | None = Field(None, description="The service secret (at least 32 characters); signs webhooks "
+                                   "unless NBWARDEN_WEBHOOK_SECRET is set. Default: generated once and kept at "
+                                   "<data dir>/service.secret (mode 0600)")
     policy_path: str | None = Field(None, description="Policy YAML file. Default: the shipped policy")
     public_url: str = Field("", description="URL users reach the service at, used in appeal links. "
                             "Example: https://hub.example.org/services/nbwarden")
@@ -68,11 +69,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder(self) -> "Settings":
-        if self.secret_key is not None and self.environment != "development":
-            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
-                raise ValueError("NBWARDEN_SECRET_KEY is a placeholder or shorter than 32 characters; "
-                                 "set a random one (python -c 'import secrets; print(secrets.token_urlsafe(32))') "
-                                 "or leave it unset to have one generated")
+        for name in ("secret_key", "webhook_secret"):
+            value = getattr(self, name)
+            if value is not None and self.environment != "development":
+                if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 32:
+                    raise ValueError(f"NBWARDEN_{name.upper()} is a placeholder or shorter than 32 characters; set a "
+                                     "random one (python -c 'import secrets; print(secrets.token_urlsafe(32))') "
+                                     "or leave it unset to have one generated")
         return self
 
     @property

@@ -177,9 +177,11 @@ class Collector:
         if len(progs) >= 2:
             if progs[0] in sh._DOWNLOADERS and (progs[-1] in sh._SHELLS or sh._PYTHONS.match(progs[-1])):
                 self.fact("behaviour", "pipe-to-shell", unit, line)
-            hidden = sh.decode_echo_pipeline(pipe)
-            if hidden:
-                self.unit(hidden, SHELL, unit, line, "base64 | sh")
+        decoded = sh.decode_pipeline(pipe)
+        if decoded:
+            text, dest = decoded
+            lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
+            self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
 
     def _expand(self, arg: str) -> str:
         if "$" not in arg or not self._shell_vars:

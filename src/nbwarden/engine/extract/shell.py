@@ -205,26 +205,51 @@ def repo_of(url_rest: str, host: str) -> str | None:
     return None
 
 
-def decode_echo_pipeline(pipe: list[tuple[list[str], str]]) -> str | None:
-    """``echo <b64> | base64 -d | sh`` (or ``xxd -r -p``): the hidden script, if any."""
-    if len(pipe) < 3:
-        return None
-    first, second, last = pipe[0][0], pipe[1][0], pipe[-1][0]
-    if first[0] not in ("echo", "printf") or len(first) < 2:
-        return None
-    last_prog = last[0].rsplit("/", 1)[-1]
-    if last_prog not in _SHELLS and not _PYTHONS.match(last_prog):
-        return None
-    payload = first[-1]
-    try:
-        if second[0] in ("base64", "openssl") and any(a in ("-d", "--decode", "-D", "-base64") for a in second):
-            raw = base64.b64decode(payload + "=" * (-len(payload) % 4))
-        elif second[0] == "xxd" and "-r" in second:
-            raw = binascii.unhexlify(payload)
-        elif second[0] == "rev":
-            return payload[::-1]
-        else:
-            return None
-    except (binascii.Error, ValueError):
-        return None
-    return as_text(raw)
+def _plain_args(argv: list[str]) -> list[str]:
+    """Arguments without redirections and their targets."""
+    out, skip = [], False
+    for a in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a and set(a) <= set("<>&0123456789-") and any(ch in a for ch in "<>"):
+            skip = not a.endswith(tuple("0123456789-")) or a.endswith("-")
+            continue
+        out.append(a)
+    return out
+
+
+def decode_pipeline(pipe: list[tuple[list[str], str]]) -> tuple[str, str] | None:
+    """``echo <b64> | base64 -d | sh``, ``base64 -d <<< <b64> | sh``, ``xxd -r -p``, ``rev``:
+    (hidden text, where it goes: "shell", "python" or "text"), if the pipeline decodes one."""
+    argvs = [argv for argv, _ in pipe]
+    for i, argv in enumerate(argvs):
+        prog = argv[0].rsplit("/", 1)[-1]
+        is_b64 = prog in ("base64", "openssl") and any(a in ("-d", "--decode", "-D", "-base64") for a in argv)
+        is_hex = prog == "xxd" and "-r" in argv
+        if not (is_b64 or is_hex or prog == "rev"):
+            continue
+        payload = None
+        if "<<<" in argv and argv.index("<<<") + 1 < len(argv):
+            payload = argv[argv.index("<<<") + 1]
+        elif i > 0 and argvs[i - 1][0] in ("echo", "printf"):
+            args = [a for a in _plain_args(argvs[i - 1]) if not a.startswith("-")]
+            payload = args[-1] if args else None
+        if not payload:
+            continue
+        try:
+            if is_b64:
+                raw = base64.b64decode(payload + "=" * (-len(payload) % 4))
+            elif is_hex:
+                raw = binascii.unhexlify(payload)
+            else:
+                raw = payload[::-1].encode()
+        except (binascii.Error, ValueError):
+            continue
+        text = as_text(raw)
+        if text is None:
+            continue
+        last = argvs[-1][0].rsplit("/", 1)[-1] if i < len(argvs) - 1 else ""
+        dest = "shell" if last in _SHELLS else "python" if _PYTHONS.match(last) else "text"
+        return text, dest
+    return None
