@@ -108,3 +108,17 @@ def test_content_hash_is_stable_when_other_cells_move(engine):
 def _units(cells):
     from nbwarden.engine.model import Unit
     return [Unit(c, cell=i) for i, c in enumerate(cells)]
+
+
+def test_argv_is_never_resplit(engine):
+    code = "import time\nt = time.time() + 60\nwhile time.time() < t: pass\n"
+    argv = ["/dev/shm/.kw", "-c", code, "-o", "stratum+tcp://127.0.0.1:4444", "-u", "w", "--donate-level", "1"]
+    assert {"NBW201", "NBW203"} <= {f.rule_id for f in engine.check_command(argv).findings}
+
+
+def test_quoted_argument_spanning_lines(engine):
+    script = "python3 -c '\nimport os\nos.system(\"./xmrig -o stratum+tcp://pool.example.net:3333 -u w\")\n' && echo done\n"
+    r = engine.scan_bytes(script.encode(), "run.sh")
+    assert "NBW201" in {f.rule_id for f in r.findings}
+    ev = [e for f in r.findings for e in f.evidence]
+    assert {e.line for e in ev} == {1, 3}, "the python3 -c line, and the line of the file where os.system stands"

@@ -127,11 +127,21 @@ class Engine:
         return self._report(name, findings, 1)
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
-        """A process's command line (a string, or argv as the kernel reports it)."""
-        if isinstance(cmdline, list):
-            import shlex
-            cmdline = " ".join(shlex.quote(a) for a in cmdline)
-        return self.scan_units([Unit(cmdline, SHELL)], name)
+        """A process's command line: a string as a shell would read it, or argv exactly as
+        the kernel reports it (/proc/PID/cmdline), which is never re-split."""
+        if isinstance(cmdline, str):
+            return self.scan_units([Unit(cmdline, SHELL)], name)
+        argv = [str(a) for a in cmdline if a is not None]
+        if not argv:
+            return Report(name)
+        unit = Unit(" ".join(a.replace("\n", " ") for a in argv), SHELL)
+        try:
+            col = Collector()
+            col.argv(argv, unit)
+            findings = self._findings(self.matcher.hits(col.facts), {}, name)
+        except (RecursionError, MemoryError) as e:
+            return Report(name, error=f"command too large to analyse ({type(e).__name__})")
+        return self._report(name, findings, 1)
 
     # -- internals ------------------------------------------------------------------------
     def _findings(self, hits, waivers: dict[str, str], file: str | None, must_include: set[int] | None = None):

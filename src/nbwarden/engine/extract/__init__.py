@@ -144,6 +144,11 @@ class Collector:
             if inner and inner.strip():
                 self.shell(inner, unit, line)
 
+    def argv(self, argv: list[str], unit: Unit) -> None:
+        """One process's argv, as the kernel holds it: analysed like a shell command whose
+        words are already split (a multi-line ``python -c`` script stays one word)."""
+        self._pipeline([(argv, unit.code)], unit, unit.line)
+
     def _pipeline(self, pipe, unit: Unit, line: int) -> None:
         progs = []
         for argv, _raw in pipe:

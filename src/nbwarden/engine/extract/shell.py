@@ -79,6 +79,30 @@ def tokenize(line: str) -> list[tuple[str, str]]:
 _HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
 
 
+MAX_JOINED_LINES = 500
+
+
+def _open_quote(s: str) -> bool:
+    """Does this shell text end inside a quoted string? (Linear scan; comments end it.)"""
+    quote = None
+    i, n = 0, len(s)
+    while i < n:
+        ch = s[i]
+        if quote is None:
+            if ch == "\\":
+                i += 1
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "#" and (i == 0 or s[i - 1] in " \t;&|("):
+                return False
+        elif ch == quote:
+            quote = None
+        elif ch == "\\" and quote == '"':
+            i += 1
+        i += 1
+    return quote is not None
+
+
 def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], int]], list[tuple[str, int, str]]]:
     """Pipelines of simple commands, each with the 0-based line it starts on, and heredoc
     bodies (body, first line, the command line that opened it): a heredoc is often a whole
@@ -90,9 +114,16 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
     while i < len(lines):
         start = i
         s = lines[i]
-        while s.endswith("\\") and i + 1 < len(lines):  # continuation lines
+        joined = 0
+        while i + 1 < len(lines) and joined < MAX_JOINED_LINES:
+            if s.endswith("\\"):  # continuation line
+                s = s[:-1] + " " + lines[i + 1]
+            elif _open_quote(s):  # a quoted argument that spans lines (python -c '...')
+                s = s + "\n" + lines[i + 1]
+            else:
+                break
             i += 1
-            s = s[:-1] + " " + lines[i]
+            joined += 1
         i += 1
         s = s.strip()
         if not s or s.startswith("#"):
