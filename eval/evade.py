@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import io
+import ast
 import json
 import re
 import sys
-import tokenize
 from pathlib import Path
 
 TOOL_NAMES = """roop facefusion deep-live-cam deeplivecam deep_live_cam simswap sadtalker wav2lip liveportrait
@@ -59,15 +58,45 @@ def b64(s: str) -> str:
 
 
 # -- per-language rewrites of one piece of code ------------------------------------------
+class _DropDocstrings(ast.NodeTransformer):
+    def _body(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _body
+
+
+class _SplitStrings(ast.NodeTransformer):
+    def visit_JoinedStr(self, node):
+        return node  # f-string parts must stay constants
+
+    def visit_Constant(self, node):
+        v = node.value
+        if isinstance(v, str) and len(v) >= 6:
+            mid = len(v) // 2
+            return ast.BinOp(ast.Constant(v[:mid]), ast.Add(), ast.Constant(v[mid:]))
+        return node
+
+
+def _ast_rewrite(code: str, transformer) -> str | None:
+    """Rewrite through the syntax tree (comments go, code stays valid); None if it does not
+    parse (IPython syntax), so the caller falls back to line-based rewriting."""
+    try:
+        tree = ast.parse(code)
+        return ast.unparse(ast.fix_missing_locations(transformer.visit(tree)))
+    except (SyntaxError, ValueError, RecursionError):
+        return None
+
+
 def strip_python(code: str) -> str:
-    out = []
-    for line in code.split("\n"):
-        s = line.lstrip()
-        if s.startswith("#") and not s.startswith("#!"):
-            continue
-        out.append(line)
-    code = "\n".join(out)
-    return re.sub(r'(?m)^(\s*)("""|\'\'\')[\s\S]*?\2\s*$', r"\1pass", code)
+    done = _ast_rewrite(code, _DropDocstrings())
+    if done is not None:
+        return done
+    return "\n".join(l for l in code.split("\n") if not (l.lstrip().startswith("#") and not l.startswith("#!")))
 
 
 def strip_shell(code: str) -> str:
@@ -97,39 +126,28 @@ def b64_shell(code: str) -> str:
 
 
 def split_python(code: str) -> str:
-    try:
-        toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return code
-    out = []
-    for t in toks:
-        s = t.string
-        if t.type == tokenize.STRING and re.fullmatch(r"(?s)[rRuU]?(['\"])(?!\1\1).{6,}\1", s) and "\\" not in s:
-            q, body = s[-1], s[s.index(s[-1]) + 1:-1]
-            prefix = s[:s.index(q)]
-            mid = len(body) // 2
-            s = f"({prefix}{q}{body[:mid]}{q} + {prefix}{q}{body[mid:]}{q})"
-        out.append((t.type, s, t.start, t.end, t.line))
-    try:
-        return tokenize.untokenize(out)
-    except ValueError:
-        return code
+    done = _ast_rewrite(code, _SplitStrings())
+    return code if done is None else done
 
 
-def split_shell(code: str) -> str:
-    # split words of 6+ letters with empty quotes: xmrig -> xm''rig (the shell joins them back)
-    return re.sub(r"(?<![\w$'\"])([A-Za-z][\w.-]{2})([\w.-]{3,})", r"\1''\2", code)
+def split_shell(code: str, joiner: str = "''") -> str:
+    """Split command words of 6+ letters with empty quotes, xmrig -> xm''rig (the shell joins
+    them back); variable names, expansions and assignments are left whole so the script
+    still runs. cmd.exe scripts use its escape character instead: xm^rig."""
+    word = re.compile(r"(?<![\w$'\"{%^])([A-Za-z][\w.-]{2})([\w.-]{3,})(?![\w=}%^])")
+    return word.sub(lambda m: m.group(1) + joiner + m.group(2), code)
 
 
 def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> str:
-    if "strip" in variants:
-        code = strip_python(code) if lang == "python" else strip_shell(code)
+    # shell lines are hidden first, so that the Python rewrites then apply to the whole cell
     if "rename" in variants:
         code = renamer(code)
-    if "split" in variants:
-        code = split_python(code) if lang == "python" else split_shell(code)
-    if "b64shell" in variants:
+    if "b64shell" in variants and lang != "bat":  # cmd.exe has no base64 -d | sh
         code = b64_python(code) if lang == "python" else b64_shell(code)
+    if "strip" in variants:
+        code = strip_python(code) if lang == "python" else strip_shell(code)
+    if "split" in variants:
+        code = split_python(code) if lang == "python" else split_shell(code, "^" if lang == "bat" else "''")
     return code
 
 
@@ -156,8 +174,10 @@ def rewrite_file(path: Path, data: bytes, variants: set[str]) -> bytes:
         out = json.dumps(nb, indent=1)
     elif name.endswith((".py", ".ipy")):
         out = rewrite_code(text, "python", variants, renamer)
-    elif name.endswith((".sh", ".bash", ".bat")):
+    elif name.endswith((".sh", ".bash")):
         out = rewrite_code(text, "shell", variants, renamer)
+    elif name.endswith((".bat", ".cmd")):
+        out = rewrite_code(text, "bat", variants, renamer)
     else:
         out = renamer(text) if "rename" in variants else text
     return out.encode()

@@ -12,7 +12,9 @@ SCOPES = ("events:write", "allowlist:read", "standing:read", "metrics:read")
 
 
 def register(sub) -> None:
-    import fastapi  # noqa: F401  (missing extras make this command a stub, see cli/__init__)
+    import importlib.util
+    if importlib.util.find_spec("fastapi") is None:  # without the service extra: a stub (cli/__init__)
+        raise ModuleNotFoundError("No module named 'fastapi'", name="fastapi")
     p = sub.add_parser("serve", help="run the policy service (standing, appeals, reviews)",
                        description="Run the policy service. Default: SQLite under the data dir, "
                                    "http://127.0.0.1:8765. Settings: NBWARDEN_* variables (docs/service.md).")

@@ -46,6 +46,7 @@ RULE_KEYS = {"id": True, "title": True, "category": True, "severity": True, "con
              "false_positives": True, "references": False, "when": True, "unless": False}
 OPERATORS = {"all", "any", "not", "at_least", "of", "macro"}
 _ID = re.compile(r"^NBW\d{3,4}$")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: rules load 10x faster
 
 
 class RuleError(ValueError):
@@ -128,7 +129,7 @@ def load(extra: list[str | Path] = (), *, entry_points: bool = True) -> RuleSet:
 def _load_pack(rs: RuleSet, d: Path, seen: dict[str, str]) -> None:
     src = d / "rules.yaml"
     try:
-        doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+        doc = yaml.load(src.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
         raise RuleError(f"{src}: invalid YAML: {e}") from None
     if not isinstance(doc, dict):

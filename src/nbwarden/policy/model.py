@@ -108,7 +108,7 @@ class Policy:
     def load(cls, path: str | Path | None = None) -> "Policy":
         src = Path(path) if path else DEFAULT_POLICY
         try:
-            doc = yaml.safe_load(src.read_text(encoding="utf-8"))
+            doc = yaml.load(src.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except OSError as e:
             raise PolicyError(f"{src}: cannot read policy: {e.strerror or e}") from None
         except yaml.YAMLError as e:

@@ -45,7 +45,7 @@ def load_cases(rs: RuleSet, only: str | None = None) -> list[Case]:
         f = d / "cases.yaml"
         if not f.is_file():
             continue
-        doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        doc = yaml.load(f.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         for i, raw in enumerate(doc.get("cases") or []):
             where = f"{f}: cases[{i}]"
             extra = set(raw) - _KEYS

@@ -267,6 +267,10 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
         v = kw.value
         if type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
             col.fact("kwarg", f"{short}:{kw.arg}={v.value}", unit, line)
+            continue
+        folded = folder.fold(v) if type(v) in (ast.BinOp, ast.JoinedStr, ast.Call, ast.Name) else None
+        if folded is not None and isinstance(folded[0], (str, int)):  # split or hidden constant
+            col.fact("kwarg", f"{short}:{kw.arg}={folded[0]}", unit, line)
         else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
             col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
     shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
