@@ -14,6 +14,7 @@ import binascii
 import bz2
 import codecs
 import lzma
+import re
 import zlib
 
 MAX_VALUE = 1 << 20  # the longest string or bytes a fold may produce
@@ -316,12 +317,15 @@ def as_text(value) -> str | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NOT_TEXTY = re.compile(r"[^\w ./:\-=\n]")
+
+
 def _printable(s: str) -> bool:
     if not s:
         return False
     sample = s[:4096]
-    bad = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r")
-    return bad * 20 < len(sample)
+    return len(_CONTROL.findall(sample)) * 20 < len(sample)
 
 
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_\n")
@@ -342,5 +346,5 @@ def try_base64_literal(s: str) -> str | None:
     text = as_text(raw)
     if text is None or len(text) < 6:
         return None
-    letters = sum(ch.isalnum() or ch in " ./:-_=\n" for ch in text[:2048])
-    return text if letters * 10 >= 9 * min(len(text), 2048) else None
+    sample = text[:2048]
+    return text if len(_NOT_TEXTY.findall(sample)) * 10 <= len(sample) else None
