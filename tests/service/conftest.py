@@ -141,7 +141,7 @@ class ServerProcess:
         self.log = tmp / f"serve-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> "ServerProcess":
+    def start(self, timeout: float = 120) -> "ServerProcess":
         self.proc = subprocess.Popen([sys.executable, "-m", "nbwarden", "serve", "--port", str(self.port)],
                                      env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout

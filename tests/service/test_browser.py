@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import random
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from nbwarden.service import crud
 from nbwarden.service.db import make_engine, make_sessionmaker, migrate

@@ -5,14 +5,12 @@ pre_spawn_hook refuses their next spawn with the reason and the appeal link, oth
 spawn as usual, and people log in to the service's pages through the Hub (OAuth)."""
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -71,7 +69,8 @@ c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{tmp_path}/home/{{username}}"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.args = ["--ServerApp.allow_root=True"]
-c.Spawner.start_timeout = 60
+c.Spawner.start_timeout = 240
+c.Spawner.http_timeout = 240
 c.Spawner.pre_spawn_hook = make_pre_spawn_hook(service_url={svc_url!r}, token={hub_token!r}, fail_open=False)
 c.JupyterHub.services = [
     {{"name": "nbwarden", "url": {svc_url!r}, "oauth_no_confirm": True,
@@ -91,7 +90,7 @@ c.JupyterHub.load_roles = [
     proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(cfg)], cwd=tmp_path, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}/hub/api", headers={"Authorization": f"token {admin_token}"},
-                       timeout=30)
+                       timeout=120)
 
     def up():
         if proc.poll() is not None:
@@ -101,7 +100,7 @@ c.JupyterHub.load_roles = [
         except httpx.HTTPError:
             return False
     try:
-        wait_for(up, 90, "the hub and the nbwarden service")
+        wait_for(up, 240, "the hub and the nbwarden service")
         yield {"api": api, "url": f"http://127.0.0.1:{port}", "svc": svc_url, "reporter": reporter,
                "log": tmp_path / "hub.log", "tmp": tmp_path}
     finally:
@@ -122,7 +121,7 @@ def server_state(api, name) -> dict | None:
 def spawn(api, name) -> httpx.Response:
     r = api.post(f"/users/{name}/server")
     if r.status_code in (201, 202):
-        wait_for(lambda: (server_state(api, name) or {}).get("ready"), 60, f"{name}'s server")
+        wait_for(lambda: (server_state(api, name) or {}).get("ready"), 240, f"{name}'s server")
     return r
 
 
@@ -136,7 +135,7 @@ def test_suspension_stops_server_and_refuses_spawn(hub):
     r = httpx.post(f"{hub['svc']}/api/events", json=[event(user="ada", content_hash=f"x{i}") for i in range(3)],
                    headers={"Authorization": f"Bearer {hub['reporter']}"})
     assert r.status_code == 200 and r.json()["strikes"] == 3
-    wait_for(lambda: server_state(api, "ada") is None, 60, "the hub to stop ada's server")
+    wait_for(lambda: server_state(api, "ada") is None, 120, "the hub to stop ada's server")
 
     r = api.post("/users/ada/server")
     assert r.status_code >= 400, r.text

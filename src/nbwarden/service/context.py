@@ -4,8 +4,6 @@ it through the ``ServiceDep`` dependency, tests through ``app.state.service``.""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-
 from sqlalchemy.orm import Session as DB
 
 from ..hub.api import HubClient
@@ -71,6 +69,3 @@ class Service:
         self.background.close()
         self.engine.dispose()
 
-
-def now() -> datetime:
-    return crud.utcnow()

@@ -5,7 +5,6 @@ removes its strike and allowlists the content for everyone, every decision audit
 one place."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -421,6 +420,3 @@ def totals_by_category_action(db: DB) -> list[tuple[str | None, str, int]]:
     return [tuple(r) for r in db.execute(select(m.Event.category, m.Event.action, func.count())
                                           .group_by(m.Event.category, m.Event.action)).all()]
 
-
-def fingerprint(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
