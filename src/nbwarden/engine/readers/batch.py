@@ -1,5 +1,6 @@
 """Windows batch files (.bat, .cmd): commands like a shell script's once cmd.exe's own
-syntax is set aside (``^`` escapes, ``@`` echo-off prefixes, ``rem`` and ``::`` comments)."""
+syntax is set aside (``^`` escapes, ``@`` echo-off prefixes, ``rem`` and ``::`` comments,
+apostrophes, which cmd.exe does not treat as quotes)."""
 from __future__ import annotations
 
 import re
@@ -20,6 +21,7 @@ def read(text: str, name: str) -> list[Unit]:
         if _COMMENT.match(line):
             lines.append("")
             continue
-        lines.append(line.lstrip().lstrip("@").replace("^", ""))
+        # cmd.exe quotes only with "; a lone ' (echo Don't ...) must not open a shell quote
+        lines.append(line.lstrip().lstrip("@").replace("^", "").replace("'", ""))
     code = "\n".join(lines)
     return [Unit(code, SHELL)] if code.strip() else []
