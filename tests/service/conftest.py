@@ -129,6 +129,17 @@ def sqlite_world(sqlite_url):
             c.close()
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the test process dies, however it dies, so
+    a killed test run leaves no server behind (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 class ServerProcess:
     """``nbwarden serve`` as a real subprocess on a free loopback port."""
 
@@ -143,7 +154,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 120) -> "ServerProcess":
         self.proc = subprocess.Popen([sys.executable, "-m", "nbwarden", "serve", "--port", str(self.port)],
-                                     env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+                                     env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:

@@ -72,8 +72,14 @@ class Cluster:
             c.execute(sql)
 
     def destroy(self) -> None:
+        """Stop the server (by its pid if pg_ctl cannot) and delete the folder."""
         try:
             self.stop("immediate")
-        except RuntimeError:
-            pass
+        except (RuntimeError, subprocess.TimeoutExpired):
+            try:
+                pid = int((self.data / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, 9)
+                time.sleep(1)
+            except (OSError, ValueError, IndexError):
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ROOT, issue_token
+from .conftest import ROOT, die_with_parent, issue_token
 from .factory import event
 from .pg import free_port
 from .test_browser import CHROMIUM, FLAGS
@@ -88,7 +88,7 @@ c.JupyterHub.load_roles = [
 """)
     log = open(tmp_path / "hub.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(cfg)], cwd=tmp_path, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}/hub/api", headers={"Authorization": f"token {admin_token}"},
                        timeout=120)
 
