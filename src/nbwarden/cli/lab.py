@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 
@@ -118,6 +117,7 @@ def wait_ready(base: str, token: str, proc: subprocess.Popen, timeout: float = 9
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
+            import urllib.request  # only when lab runs: keeps every other command's start-up short
             req = urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {token}"})
             with urllib.request.urlopen(req, timeout=2):
                 return True

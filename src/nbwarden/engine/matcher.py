@@ -11,7 +11,7 @@ from collections import defaultdict
 import re2
 
 from .model import Fact
-from .ruleset import Rule, RuleSet, expand, modes_of
+from .ruleset import Rule, RuleError, RuleSet, expand, modes_of
 
 _WORD_L, _WORD_R = r"(?:^|[^a-z0-9])", r"(?:$|[^a-z0-9])"
 
@@ -35,6 +35,7 @@ class Matcher:
         self._leaf_count = 0
         self._macro_trees: dict[str, tuple] = {}
         self._rs = rs
+        self._where: dict[tuple[str, str], tuple[str, str]] = {}  # pattern -> (rule, item), for errors
         self.compiled: list[tuple[Rule, tuple, tuple | None, frozenset[int]]] = []
         for rule in rs.rules:
             when = self._compile(rule.when, rule.id)
@@ -51,7 +52,11 @@ class Matcher:
         for kind, pats in self._patterns.items():
             s = re2.Set.SearchSet(opts)
             for p in pats:
-                s.Add(p)
+                try:
+                    s.Add(p)
+                except re2.error as e:
+                    where, item = self._where[(kind, p)]
+                    raise RuleError(f"{where}: {kind}: regex {item!r} is not valid RE2: {e}") from None
             s.Compile()
             self._sets[kind] = s
             self._single[kind] = [None] * len(pats)
@@ -86,6 +91,7 @@ class Matcher:
                     if pid is None:
                         pid = self._pattern_ids[key] = len(self._patterns[kind])
                         self._patterns[kind].append(src)
+                        self._where[key] = (where, item)
                     self._pattern_leaves[(kind, pid)].append(leaf)
         return ("leaf", leaf)
 
