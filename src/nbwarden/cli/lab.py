@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -49,6 +48,7 @@ def run(args) -> int:
     if not args.no_demos:
         copy_demos(folder)
     port = args.port or free_port()
+    import secrets
     token = secrets.token_hex(24)
     browser = args.browser if args.browser is not None else has_display()
     state = Path(tempfile.mkdtemp(prefix="nbwarden-lab-state-"))

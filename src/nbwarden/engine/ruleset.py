@@ -22,7 +22,6 @@ matching ignores case.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,13 +86,37 @@ class RuleSet:
         return next((r for r in self.rules if r.id == rule_id), None)
 
 
+def _rule_entry_points():
+    """Installed packages' ``nbwarden.rules`` entry points. A plain look at each
+    distribution's entry_points.txt first: importlib.metadata costs about 0.1 s of start-up
+    and is only needed when some package does register a pack."""
+    import os
+    import sys
+    for folder in sys.path:
+        try:
+            with os.scandir(folder or ".") as it:
+                names = [e.path for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+        except OSError:
+            continue
+        for dist in names:
+            try:
+                with open(os.path.join(dist, "entry_points.txt"), encoding="utf-8") as f:
+                    if "[nbwarden.rules]" not in f.read():
+                        continue
+            except OSError:
+                continue
+            import importlib.metadata
+            return importlib.metadata.entry_points(group="nbwarden.rules")
+    return []
+
+
 def pack_dirs(extra: list[str | Path] = (), *, entry_points: bool = True) -> list[Path]:
     """Builtin packs, then packs registered by installed packages under the entry-point
     group ``nbwarden.rules`` (each a folder path or a module attribute naming one), then
     ``extra`` folders given by the operator."""
     dirs = sorted(p for p in BUILTIN_RULES.iterdir() if (p / "rules.yaml").is_file())
     if entry_points:
-        for ep in importlib.metadata.entry_points(group="nbwarden.rules"):
+        for ep in _rule_entry_points():
             try:
                 target = ep.load()
             except Exception as e:  # a broken outside pack must not stop the builtin rules
