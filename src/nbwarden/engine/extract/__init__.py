@@ -17,7 +17,7 @@ MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
 MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
 MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
 MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
-TEXT_CHUNK = 1 << 20
+TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk of a huge unit is one whole string fact
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
@@ -47,8 +47,10 @@ class Collector:
         self.notes: list[str] = []
 
     # -- making facts -----------------------------------------------------------------
-    def fact(self, kind: str, value: str, unit: Unit, line: int) -> None:
-        if len(self.facts) >= MAX_FACTS:
+    def fact(self, kind: str, value: str, unit: Unit, line: int, *, always: bool = False) -> None:
+        """Record a fact. Past MAX_FACTS only ``always`` facts are kept: the whole text of a
+        chunk, so that nothing in a huge file goes unmatched."""
+        if len(self.facts) >= MAX_FACTS and not always:
             if len(self.facts) == MAX_FACTS:
                 self.notes.append(f"more than {MAX_FACTS} facts; the rest were not kept")
                 self.facts.append(Fact("behaviour", "fact-limit", unit, line))
@@ -56,6 +58,11 @@ class Collector:
         if len(value) > MAX_MATCH_VALUE:
             value = value[:MAX_MATCH_VALUE]
         self.facts.append(Fact(kind, value, unit, line))
+
+    @property
+    def full(self) -> bool:
+        """At the fact limit: extractors stop looking for more."""
+        return len(self.facts) >= MAX_FACTS
 
     def string(self, value: str, unit: Unit, line: int, *, decode_literal: bool = True) -> None:
         """A string the code uses; URLs, repositories and file names inside it become facts

@@ -90,18 +90,28 @@ def text_facts(col, unit: Unit) -> None:
     cells): imports and quoted strings found by pattern, and the text itself as one
     string, so literal evidence is not lost."""
     code = unit.code
+    line, last = unit.line, 0
     for m in _IMPORT_RE.finditer(code):
-        line = unit.line + code.count("\n", 0, m.start())
+        if col.full:
+            break
+        line += code.count("\n", last, m.start())
+        last = m.start()
         for mod in (m.group(1) or m.group(2) or "").split(","):
             mod = mod.strip().split(" ")[0]
             if mod:
                 col.fact("import", mod, unit, line)
+    line, last = unit.line, 0
     for m in _STRING_RE.finditer(code):
+        if col.full:
+            break
         s = m.group(2)
         if s.strip():
-            col.string(s, unit, unit.line + code.count("\n", 0, m.start()))
-    col.fact("string", code, unit, unit.line)
-    col.derived(code, unit, unit.line)
+            line += code.count("\n", last, m.start())  # incrementally: linear in the text
+            last = m.start()
+            col.string(s, unit, line)
+    col.fact("string", code, unit, unit.line, always=True)
+    if not col.full:
+        col.derived(code, unit, unit.line)
 
 
 def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
