@@ -20,6 +20,7 @@ from ..deps import (SESSION_COOKIE, route_path, DBDep, FormPersonDep, MaybePrinc
                     user_visible_to)
 from ..models import utcnow
 from ..security import verify_password
+from ..routers.appeals import decide_appeal
 from . import charts
 
 router = APIRouter(include_in_schema=False)
@@ -221,15 +222,7 @@ def review_form(request: Request, svc: ServiceDep, db: DBDep, p: FormPersonDep, 
                 decision: str = Form(..., pattern="^(uphold|dismiss)$"), note: str = Form("", max_length=5000)):
     if not p.is_reviewer:
         raise HTTPException(403, "reviewers only")
-    a = crud.get_appeal(db, appeal_id=appeal_id)
-    if a is None:
-        raise HTTPException(404, "no such appeal")
-    if a.user_id == p.user.id:
-        raise HTTPException(403, "another reviewer must decide your own appeal")
-    try:
-        crud.review_appeal(db, appeal=a, reviewer=p.user, decision=decision, note=note)
-    except crud.Conflict as e:
-        raise HTTPException(409, str(e)) from None
+    a = decide_appeal(db, appeal_id=appeal_id, reviewer=p.user, decision=decision, note=note)
     db.commit()
     svc.metrics.answer_seconds.observe((a.decided_at - a.created_at).total_seconds())
     svc.webhooks.send("appeal.decided", {"appeal": a.id, "user": a.user.name, "decision": decision,

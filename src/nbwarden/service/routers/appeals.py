@@ -36,17 +36,24 @@ def get_appeal(db: DBDep, p: PrincipalDep, appeal_id: int) -> dict[str, Any]:
 def review(svc: ServiceDep, db: DBDep, p: ReviewerDep, appeal_id: int, body: ReviewIn) -> AppealOut:
     """Uphold or dismiss. Dismissing removes the strike, allowlists the content hash for
     everyone and tells the user. A reviewer cannot decide their own appeal."""
-    a = crud.get_appeal(db, appeal_id=appeal_id)
-    if a is None:
-        raise HTTPException(404, "no such appeal")
-    if a.user_id == p.user.id:
-        raise HTTPException(403, "another reviewer must decide your own appeal")
-    try:
-        crud.review_appeal(db, appeal=a, reviewer=p.user, decision=body.decision, note=body.note)
-    except crud.Conflict as e:
-        raise HTTPException(409, str(e)) from None
+    a = decide_appeal(db, appeal_id=appeal_id, reviewer=p.user, decision=body.decision, note=body.note)
     db.commit()
     svc.metrics.answer_seconds.observe((a.decided_at - a.created_at).total_seconds())
     svc.webhooks.send("appeal.decided", {"appeal": a.id, "user": a.user.name, "decision": body.decision,
                                          "reviewer": p.user.name})
     return appeal_out(a)
+
+
+def decide_appeal(db, *, appeal_id: int, reviewer, decision: str, note: str):
+    """The one way a review is recorded (API and pages alike): 404 for an unknown appeal,
+    403 for one's own, 409 for one already decided."""
+    a = crud.get_appeal(db, appeal_id=appeal_id)
+    if a is None:
+        raise HTTPException(404, "no such appeal")
+    if a.user_id == reviewer.id:
+        raise HTTPException(403, "another reviewer must decide your own appeal")
+    try:
+        crud.review_appeal(db, appeal=a, reviewer=reviewer, decision=decision, note=note)
+    except crud.Conflict as e:
+        raise HTTPException(409, str(e)) from None
+    return a
