@@ -115,11 +115,13 @@ class Engine:
             col.run(unit)
             new_hits = self.matcher.hits(col.facts)
             waivers = _waivers([unit])
-            merged = {k: list(v) for k, v in ctx.hits.items()}
-            for leaf, facts in new_hits.items():
-                merged.setdefault(leaf, []).extend(facts)
-            new_ids = {id(f) for fs in new_hits.values() for f in fs}
-            findings = [f for f in self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)]
+            findings = []
+            if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
+                merged = dict(ctx.hits)  # only the leaves this cell hit get new lists
+                for leaf, facts in new_hits.items():
+                    merged[leaf] = ctx.hits.get(leaf, []) + facts
+                new_ids = {id(f) for fs in new_hits.values() for f in fs}
+                findings = self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
         if remember:

@@ -190,10 +190,7 @@ class Folder:
                 return _cap(sep[0].join(v for v, _ in items)), _how(*(h for _, h in items), "join")
             if short in ("decode", "encode") and isinstance(recv, ast.AST):
                 inner = self._fold(recv, d, hops)
-                if inner is None:
-                    # bytes.fromhex / codecs-style calls whose receiver is a module are handled below
-                    pass
-                else:
+                if inner is not None:  # else a module's decode (codecs.decode): handled below
                     v, h = inner
                     enc = "utf-8"
                     if args:

@@ -25,6 +25,13 @@ class Split:
     magics: list[tuple[str, str, int]] = field(default_factory=list)  # (name, args, line)
     files: list[tuple[str, str, int]] = field(default_factory=list)  # %%writefile (path, body, line)
 
+    def _shifted(self, by: int) -> "Split":
+        """Line numbers moved down by ``by`` (the body of a cell magic starts below it)."""
+        self.shell = [(s, n + by) for s, n in self.shell]
+        self.magics = [(a, b, n + by) for a, b, n in self.magics]
+        self.files = [(a, b, n + by) for a, b, n in self.files]
+        return self
+
 
 def has_ipython_syntax(code: str) -> bool:
     """Cheap test: could any line be a shell escape or a magic?"""
@@ -109,14 +116,6 @@ def _magic_as_command(name: str, args: str) -> str:
     return f"%{name} {args}"
 
 
-def _shifted(self: Split, by: int) -> Split:
-    self.shell = [(s, n + by) for s, n in self.shell]
-    self.magics = [(a, b, n + by) for a, b, n in self.magics]
-    self.files = [(a, b, n + by) for a, b, n in self.files]
-    return self
-
-
-Split._shifted = _shifted
 
 
 def transform_with_ipython(code: str) -> str | None:

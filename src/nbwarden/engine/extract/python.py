@@ -283,13 +283,13 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
             col.fact("kwarg", f"{short}:{kw.arg}={folded[0]}", unit, line)
         else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
             col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
-    shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
-                   for kw in node.keywords)
     if not node.args:
         return
     arg0 = node.args[0]
     if name in _SHELL_CALLS or (short in ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
                                 and name.startswith(("os.", "subprocess.", "sp.", "get_ipython"))):
+        shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
+                       for kw in node.keywords)
         cmd = _command_text(arg0, folder, shell_kw)
         if name.startswith(("os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess_exec")):
             parts = [_fold_text(a, folder) for a in node.args[1 if name.startswith("os.spawn") else 0:]]
