@@ -1,8 +1,8 @@
 """Rules compiled for speed: every pattern of every rule, grouped by fact kind, goes into one
 RE2 set per kind. Matching a unit costs one set match per fact kind over the kind's joined
-values (linear time, whatever the input); only patterns that hit anywhere are then located
-fact by fact. Python's ``re`` never sees rule patterns: an alternation of hundreds of them
-would be both slow and open to catastrophic backtracking.
+values (linear time, whatever the input); only when that hits are the facts that hit found,
+by matching halves of the joined values again. Python's ``re`` never sees rule patterns: an
+alternation of hundreds of them would be both slow and open to catastrophic backtracking.
 """
 from __future__ import annotations
 
@@ -48,7 +48,6 @@ class Matcher:
         opts = re2.Options()
         opts.max_mem = 256 << 20
         self._sets: dict[str, re2.Set] = {}
-        self._single: dict[str, list] = {}
         for kind, pats in self._patterns.items():
             s = re2.Set.SearchSet(opts)
             for p in pats:
@@ -59,7 +58,6 @@ class Matcher:
                     raise RuleError(f"{where}: {kind}: regex {item!r} is not valid RE2: {e}") from None
             s.Compile()
             self._sets[kind] = s
-            self._single[kind] = [None] * len(pats)
 
     # -- compile ------------------------------------------------------------------------
     def _compile(self, cond: dict, where: str) -> tuple:
@@ -107,19 +105,21 @@ class Matcher:
             if s is None:
                 continue
             values = [f.value.replace("\n", " ") if "\n" in f.value else f.value for f in fs]
-            found = s.Match("\n".join(values))
+            found = s.Match("\n".join(values) if len(values) > 1 else values[0])
             if not found:
                 continue
-            single = self._single[kind]
-            for pid in found:
-                rx = single[pid]
-                if rx is None:
-                    rx = single[pid] = re2.compile(self._patterns[kind][pid])
-                leaves = self._pattern_leaves[(kind, pid)]
-                for f, v in zip(fs, values):
-                    if rx.search(v):
+            if len(fs) == 1:
+                matched = {0: found}
+            else:
+                matched = {}
+                _locate(s, values, 0, len(values), matched)
+            leaves_of = self._pattern_leaves
+            for pid in found:  # pattern, then fact order: the order evidence is listed in
+                leaves = leaves_of[(kind, pid)]
+                for i, pids in matched.items():
+                    if pid in pids:
                         for leaf in leaves:
-                            out[leaf].append(f)
+                            out[leaf].append(fs[i])
         return out
 
     def evaluate(self, hits: dict[int, list[Fact]]) -> list[tuple[Rule, list[Fact]]]:
@@ -135,6 +135,22 @@ class Matcher:
                 continue
             out.append((rule, ev))
         return out
+
+
+def _locate(s, values: list[str], lo: int, hi: int, out: dict[int, list[int]]) -> None:
+    """Which of ``values[lo:hi]`` (whose joined text matched) match on their own, and the
+    patterns each matches: halves are matched again, so a cell with many facts of a kind
+    and one hit costs a few set matches, not one regex search per pattern and fact. Every
+    answer comes from matching one value alone; a match across the joint of two values
+    (a regex with ``\\s``) makes no hit, as it never did."""
+    mid = (lo + hi) // 2
+    for a, b in ((lo, mid), (mid, hi)):
+        found = s.Match("\n".join(values[a:b]) if b - a > 1 else values[a])
+        if found:
+            if b - a == 1:
+                out[a] = found
+            else:
+                _locate(s, values, a, b, out)
 
 
 def _eval(node: tuple, hits) -> list[Fact] | None:

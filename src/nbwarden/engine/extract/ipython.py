@@ -33,9 +33,27 @@ class Split:
         return self
 
 
+#: Everything IPython's TransformerManager acts on: an escape (``! % , ; /``) starting a line
+#: (the line breaks ``str.splitlines`` knows included), ``x = !cmd`` / ``x = %magic``, any ``?``
+#: (``obj?``), prompts (``>>>``, ``In [1]:``, ``...:``). A superset: a match only means "look".
+_MAYBE_IPYTHON = re.compile(r"(?:^|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])\s*[!%,;/]|=[\s\\]*[!%]|\?|>>>|In \[|\.\.\.:",
+                            re.M)
+
+
 def has_ipython_syntax(code: str) -> bool:
-    """Cheap test: could any line be a shell escape or a magic?"""
-    return "!" in code or "%" in code
+    """Is a cell that Python rejects worth reading the IPython way? Only if it holds ``!`` or
+    ``%`` (shell escapes, magics) and something IPython transforms. When not, IPython's own
+    transformation changes nothing that matters to the parser (it drops leading blank lines
+    and blanks whitespace-only lines), so the cell would be rejected after it too: neither the
+    rewrite nor IPython (five times ``ast.parse``) is tried. Besides the patterns above,
+    IPython removes a common indentation, so an indented first line counts."""
+    if "!" not in code and "%" not in code:
+        return False
+    if _MAYBE_IPYTHON.search(code):
+        return True
+    rest = code.lstrip()
+    start = len(code) - len(rest)
+    return bool(rest) and start > 0 and code[start - 1] in " \t"
 
 
 def split_cell(code: str) -> Split:
