@@ -122,3 +122,40 @@ def test_quoted_argument_spanning_lines(engine):
     assert "NBW201" in {f.rule_id for f in r.findings}
     ev = [e for f in r.findings for e in f.evidence]
     assert {e.line for e in ev} == {1, 3}, "the python3 -c line, and the line of the file where os.system stands"
+
+
+# Cells Python rejects. The engine tries IPython's transformation only when
+# has_ipython_syntax says IPython would change something; these check that claim against
+# IPython itself, both ways.
+_BROKEN_PLAIN = [
+    "x = # TODO\nprint('done!')",
+    "print 'value: %d' % x",
+    "if a != b\n    pass",
+    "s = '100%'\nloss = # TODO",
+    "\n\n  \nx = (1,\n",
+]
+_BROKEN_IPYTHON = [
+    "  %%html\n  <b>hi</b>",
+    "%%HTML\n<video autoplay loop>",
+    "obj?\nx = # 100%",
+    "x = %time f(\n",
+    ">>> x = 1\n>>> print(x!r)",
+    "In [1]: x = 1 % 2 +\n   ...: 3\n",
+    "  x = 1\n  y = 2 % 3",
+    "a = 1\n\x0c!ls -la\n",
+    ",f a b\n%matplotlib inline",
+]
+
+
+@pytest.mark.parametrize("code", _BROKEN_PLAIN + _BROKEN_IPYTHON)
+def test_ipython_is_tried_whenever_it_could_help(code):
+    ipython = pytest.importorskip("IPython.core.inputtransformer2", reason="IPython is not installed")
+    from nbwarden.engine.extract.ipython import has_ipython_syntax
+    from nbwarden.engine.extract.python import _parse
+    assert _parse(code) is None
+    transformed = ipython.TransformerManager().transform_cell(code)
+    if not has_ipython_syntax(code):
+        assert code in _BROKEN_PLAIN
+        assert _parse(transformed) is None, "IPython would have read this cell: the test must say so"
+    else:
+        assert code in _BROKEN_IPYTHON
