@@ -11,6 +11,7 @@ import re
 
 from ..deobfuscate import try_base64_literal
 from ..model import PYTHON, SHELL, TEXT, Fact, Unit
+from . import python as py
 from . import shell as sh
 
 MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
@@ -112,7 +113,6 @@ class Collector:
         self.run(sub)
 
     def run(self, unit: Unit) -> None:
-        from . import python as py
         if len(unit.code) > MAX_UNIT_BYTES:
             self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
             code, start, line = unit.code, 0, unit.line
@@ -139,12 +139,10 @@ class Collector:
         for body, offset, opener in heredocs:
             if not body.strip():
                 continue
-            from .python import _parse
             is_python = ".py" in opener or "python" in opener or (
-                ("import " in body or "def " in body) and _parse(body) is not None)
+                ("import " in body or "def " in body) and py._parse(body) is not None)
             if is_python:
-                from .python import python_facts
-                python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+                py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
             else:
                 self.shell(body, unit, line + offset)
         for m in sh._SUBST.finditer(text):

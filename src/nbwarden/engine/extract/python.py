@@ -133,48 +133,57 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
     return ".".join(reversed(parts))
 
 
-_SCALAR_FIELDS = frozenset({"ctx", "op", "id", "arg", "name", "names", "module", "level", "kind", "attr",
+#: Fields that never hold nodes worth visiting (names, flags, operators, load/store context).
+_SCALAR_FIELDS = frozenset({"ctx", "op", "ops", "id", "arg", "name", "names", "module", "level", "kind", "attr",
                             "type_comment", "is_async", "conversion", "simple", "kwd_attrs"})
-_CHILDREN: dict[type, tuple[str, ...]] = {ast.Constant: ()}
-
 
 _CONST, _CALL, _EXPR, _IMPORT, _FROM, _ASSIGN, _DEF, _FSTR, _BINOP = range(1, 10)
 _DISPATCH = {ast.Constant: _CONST, ast.Call: _CALL, ast.Expr: _EXPR, ast.Import: _IMPORT, ast.ImportFrom: _FROM,
              ast.Assign: _ASSIGN, ast.FunctionDef: _DEF, ast.AsyncFunctionDef: _DEF, ast.ClassDef: _DEF,
              ast.JoinedStr: _FSTR, ast.BinOp: _BINOP}
+#: node type -> (fields to descend into, dispatch kind); filled as types are met. A call's
+#: children are pushed by its own branch (a plain dotted callee holds nothing to visit).
+_NODE_INFO: dict[type, tuple[tuple[str, ...], int | None]] = {ast.Constant: ((), _CONST), ast.Name: ((), None),
+                                                               ast.Call: ((), _CALL)}
+
+
+def _node_info(t: type) -> tuple[tuple[str, ...], int | None]:
+    info = _NODE_INFO[t] = (tuple(f for f in t._fields if f not in _SCALAR_FIELDS), _DISPATCH.get(t))
+    return info
 
 
 def _walk(col, unit: Unit, tree: ast.Module) -> None:
     """One pass over every node, parents before children, in source order (so imports are
     known before the calls that use them, and a print's arguments are marked before they
-    are reached). The fields that never hold nodes are skipped per node type and node
-    kinds are dispatched by a dict lookup: this walk runs before every cell."""
+    are reached). The fields that never hold nodes are skipped per node type, node kinds
+    are dispatched by one dict lookup, and a call's plain dotted callee (``np.random.rand``,
+    already read whole by ``_dotted``) is not descended into: this walk runs before every
+    cell."""
     aliases: dict[str, str] = {}
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
     calls: list[tuple[ast.Call, str]] = []
     base = unit.line - 1
     fact = col.fact
-    children, dispatch = _CHILDREN, _DISPATCH
+    info_of = _NODE_INFO.get
+    Attribute, Name = ast.Attribute, ast.Name
     stack: list = [tree]
     pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         node = pop()
         t = type(node)
-        fields = children.get(t)
-        if fields is None:
+        info = info_of(t)
+        if info is None:
             if not isinstance(node, ast.AST):
                 continue
-            fields = children[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+            info = _node_info(t)
+        fields, k = info
         for f in fields:
-            v = getattr(node, f, None)
-            if v is None:
-                continue
+            v = getattr(node, f)
             if type(v) is list:
                 extend(v[::-1])
-            elif isinstance(v, ast.AST):
+            elif v is not None:
                 push(v)
-        k = dispatch.get(t)
         if k is None:
             continue
         if k == _CONST:
@@ -190,6 +199,13 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                     col.string(s, unit, base + node.lineno)
         elif k == _CALL:
             func = node.func
+            callee = func
+            while type(callee) is Attribute:
+                callee = callee.value
+            if type(callee) is not Name:  # f()(), x[0].f(), "".join: something inside to visit
+                push(func)
+            extend(node.args[::-1])
+            extend(node.keywords[::-1])
             name = _dotted(func, aliases)
             calls.append((node, name))
             if name in _DISPLAY or (type(func) is ast.Attribute and func.attr in _DISPLAY_SHORT):
