@@ -35,6 +35,11 @@ _SHELL_CALLS = frozenset({"os.system", "os.popen", "subprocess.run", "subprocess
                           "sp.check_call", "run_command", "ipython.system"})
 _EXEC_CALLS = frozenset({"exec", "eval", "compile", "builtins.exec", "builtins.eval", "execfile"})
 _MAGIC_CALLS = frozenset({"get_ipython().run_line_magic", "get_ipython().run_cell_magic", "get_ipython().magic"})
+_SHELL_SHORT = ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
+_DECODE_SHORT = ("b64decode", "decodebytes", "fromhex", "unhexlify", "decompress", "decode")
+#: Calls ``_call`` looks into beyond the call fact: one set lookup rules out the rest.
+_SPECIAL_CALLS = _SHELL_CALLS | _EXEC_CALLS | _MAGIC_CALLS
+_SPECIAL_SHORT = frozenset({*_SHELL_SHORT, "exec", "eval", "join", *_DECODE_SHORT})
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w., ]+))", re.M)
 _STRING_RE = re.compile(r"""(?s)("{3}|'{3}|"|')(.{0,4096}?)(?<!\\)\1""")
 
@@ -299,10 +304,10 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
             col.fact("kwarg", f"{short}:{kw.arg}={folded[0]}", unit, line)
         else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
             col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
-    if not node.args:
+    if not node.args or (name not in _SPECIAL_CALLS and short not in _SPECIAL_SHORT):
         return
     arg0 = node.args[0]
-    if name in _SHELL_CALLS or (short in ("system", "getoutput", "popen", "Popen", "check_output", "check_call")
+    if name in _SHELL_CALLS or (short in _SHELL_SHORT
                                 and name.startswith(("os.", "subprocess.", "sp.", "get_ipython"))):
         shell_kw = any(kw.arg == "shell" and type(kw.value) is ast.Constant and kw.value.value is True
                        for kw in node.keywords)
@@ -337,7 +342,7 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
         folded = folder.fold(node)
         if folded is not None and folded[1]:
             _hidden_string(col, unit, folded, line)
-    elif short in ("b64decode", "decodebytes", "fromhex", "unhexlify", "decompress", "decode"):
+    elif short in _DECODE_SHORT:
         folded = folder.fold(node)
         if folded is not None and folded[1]:
             text = as_text(folded[0])
