@@ -6,7 +6,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -91,6 +90,8 @@ def scan_many(paths: Iterable[str], *, jobs: int = 1, extra_rules: tuple[str, ..
         for t in targets:
             yield _scan_one(t)
         return
+    from concurrent.futures import ProcessPoolExecutor  # 25 ms of imports a one-core scan does not need
+
     targets = list(targets)
     if "-" in targets:  # stdin belongs to this process
         _init(extra_rules, policy_path, tier)

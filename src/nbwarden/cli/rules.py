@@ -70,7 +70,7 @@ def _lint(args) -> int:
     from ..engine.matcher import Matcher
     from ..rules.cases import lint
     rs = _load(args)
-    Matcher(rs)  # every regex compiles (a RuleError says which does not)
+    Matcher(rs).compile_all()  # every regex compiles (a RuleError says which does not)
     problems = lint(rs)
     for p in problems:
         print(p)

@@ -6,7 +6,6 @@ import the engine's internals.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +126,8 @@ class Finding:
     def content_hash(self) -> str:
         """Identifies the finding by rule and what it saw, not where: stable when unrelated
         cells are added, removed or moved."""
+        import hashlib  # here, not at the top: OpenSSL's start-up is paid only when a finding is hashed
+
         h = hashlib.sha256(self.rule_id.encode())
         for fact in sorted({e.fact for e in self.evidence}):
             h.update(b"\0" + fact.encode("utf-8", "replace"))

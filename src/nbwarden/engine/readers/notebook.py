@@ -2,8 +2,6 @@
 not code, and are ignored. The kernel's language decides how cells are read."""
 from __future__ import annotations
 
-import orjson
-
 from ..model import PYTHON, SHELL, TEXT, Unit
 
 PRIORITY = 10
@@ -40,6 +38,8 @@ def _source(cell: dict, index: int, key: str) -> str:
 
 
 def read(text: str, name: str) -> list[Unit]:
+    import orjson  # here, not at the top: its import (uuid, platform) is start-up a script scan does not need
+
     from . import ReadError
     try:
         nb = orjson.loads(text)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
 from ..model import SHELL, Unit
 
 PRIORITY = 40
@@ -31,6 +29,8 @@ def read(text: str, name: str) -> list[Unit]:
 
 
 def _conda(text: str) -> list[Unit]:
+    import yaml  # here, not at the top: only conda files need it
+
     from . import ReadError
     try:
         env = yaml.safe_load(text)
