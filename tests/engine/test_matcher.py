@@ -64,3 +64,24 @@ rules:
     apart = [Fact("string", "alpha", unit, 1), Fact("string", "beta", unit, 2)]
     assert lines(apart) == []
     assert lines(apart + [Fact("string", "x", unit, 3)] * 7 + [Fact("string", "alpha  beta", unit, 4)]) == [4]
+
+
+def test_sets_compiled_on_first_use_by_racing_threads_match_alike():
+    import threading
+    unit = Unit("x")
+    facts = [Fact(kind, v, unit, i) for i, (kind, vals) in enumerate(_VALUES.items()) for v in vals]
+    expected = _by_leaf(Matcher(load(entry_points=False)).compile_all().hits(facts))
+    fresh = Matcher(load(entry_points=False))
+    assert not fresh._sets  # nothing compiled before a fact asks
+    results, barrier = [], threading.Barrier(6)
+
+    def worker():
+        barrier.wait()
+        results.append(_by_leaf(fresh.hits(facts)))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 6
