@@ -159,3 +159,24 @@ def test_ipython_is_tried_whenever_it_could_help(code):
         assert _parse(transformed) is None, "IPython would have read this cell: the test must say so"
     else:
         assert code in _BROKEN_IPYTHON
+
+
+def test_a_cell_run_again_is_checked_as_if_new(engine):
+    """Re-run cells are replayed from the session's memory; the reports must be those of a
+    session that never remembered a cell's own hits (shell cells are never replayed)."""
+    from pathlib import Path
+
+    from nbwarden.engine.readers import read_units
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    cells = [u.code for p in sorted(examples.rglob("*.ipynb")) for u in read_units(p.read_bytes(), p.name)]
+    cells += ["import base64\nexec(base64.b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oJ3htcmlnJyk='))",
+              "# nbwarden: allow NBW202 -- benchmark\nimport os\nos.system('xmrig -o stratum+tcp://p:3333')",
+              "!chmod +x tool", "!./tool -o stratum+tcp://p:3333", "x = 1"]
+    assert len(cells) > 10
+    cached, fresh = engine.new_context(), engine.new_context()
+    for n, code in enumerate(cells + cells[::-1] + cells):
+        remember = n % 3 != 1
+        fresh.seen.clear()
+        assert engine.check_cell(code, cached, remember=remember).to_dict() == \
+            engine.check_cell(code, fresh, remember=remember).to_dict(), code
+    assert cached.seen and not any(k[1].startswith("!") for k in cached.seen), "shell cells are never replayed"

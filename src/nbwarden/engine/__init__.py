@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,7 @@ from .matcher import Matcher
 from .model import PYTHON, SHELL, Fact, Finding, Report, Unit, categories_of
 from .readers import ReadError, read_units
 
+SEEN_CELLS = 128  # cells per session whose rule hits are kept for when they run again
 DEFAULT_THRESHOLD = 0.5  # a category at or above this confidence makes the verdict "flag"
 HIDDEN_BONUS = 0.1  # hiding what code does is itself a signal; added to a finding's confidence
 MAX_FILE_BYTES = 512 << 20
@@ -39,6 +41,10 @@ class CellContext:
     waivers: dict[str, str] = field(default_factory=dict)
     shell: ShellState = field(default_factory=ShellState)
     cells: int = 0
+    #: (language, code) -> this code's own rule hits, for cells run again (a server checks a
+    #: cell before it is sent and when it runs; users re-run cells). Only code whose facts
+    #: cannot depend on the session (no shell commands) is kept.
+    seen: OrderedDict[tuple[str, str], dict[int, list[Fact]]] = field(default_factory=OrderedDict)
 
     def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str]) -> None:
         for leaf, facts in hits.items():
@@ -111,9 +117,7 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            col = Collector(ctx.shell if remember else ctx.shell.copy())
-            col.run(unit)
-            new_hits = self.matcher.hits(col.facts)
+            new_hits = self._cell_hits(unit, ctx, remember)
             waivers = _waivers([unit])
             findings = []
             if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
@@ -127,6 +131,23 @@ class Engine:
         if remember:
             ctx.remember(new_hits, waivers)
         return self._report(name, findings, 1)
+
+    def _cell_hits(self, unit: Unit, ctx: CellContext, remember: bool) -> dict[int, list[Fact]]:
+        """The rule hits of one cell's own facts; for code this session has seen, replayed
+        from ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
+        key = (unit.lang, unit.code)
+        seen = ctx.seen.get(key)
+        if seen is not None:
+            ctx.seen.move_to_end(key)
+            return _replay(seen, unit.cell)
+        col = Collector(ctx.shell if remember else ctx.shell.copy())
+        col.run(unit)
+        hits = self.matcher.hits(col.facts)
+        if not col.used_shell_state:
+            ctx.seen[key] = dict(hits)
+            if len(ctx.seen) > SEEN_CELLS:
+                ctx.seen.popitem(last=False)
+        return hits
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
         """A process's command line: a string as a shell would read it, or argv exactly as
@@ -168,6 +189,27 @@ class Engine:
     def _report(self, name: str, findings: list[Finding], units: int) -> Report:
         verdict = "flag" if any(c.confidence >= self.threshold for c in categories_of(findings)) else "allow"
         return Report(name, findings, verdict=verdict, units=units)
+
+
+def _replay(hits: dict[int, list[Fact]], cell: int | None) -> dict[int, list[Fact]]:
+    """Copies of remembered hits as facts of cell ``cell``: new objects, so that findings
+    tell this run's evidence from the earlier run's, exactly as a fresh check would."""
+    units: dict[int, Unit] = {}
+    facts: dict[int, Fact] = {}
+    out = {}
+    for leaf, fs in hits.items():
+        new = []
+        for f in fs:
+            c = facts.get(id(f))
+            if c is None:
+                u = units.get(id(f.unit))
+                if u is None:
+                    o = f.unit
+                    u = units[id(o)] = Unit(o.code, o.lang, cell, o.line, o.hidden, o.how, o.origin)
+                c = facts[id(f)] = Fact(f.kind, f.value, u, f.line)
+            new.append(c)
+        out[leaf] = new
+    return out
 
 
 def _waivers(units: list[Unit]) -> dict[str, str]:

@@ -46,6 +46,7 @@ class Collector:
         self._chmodded = state.chmodded
         self._shell_vars = state.vars
         self.notes: list[str] = []
+        self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
     # -- making facts -----------------------------------------------------------------
     def fact(self, kind: str, value: str, unit: Unit, line: int, *, always: bool = False) -> None:
@@ -156,6 +157,7 @@ class Collector:
         self._pipeline([(argv, unit.code)], unit, unit.line)
 
     def _pipeline(self, pipe, unit: Unit, line: int) -> None:
+        self.used_shell_state = True  # shell commands are the only readers and writers of it
         progs = []
         for argv, _raw in pipe:
             if argv[0] in ("export", "declare", "local", "readonly"):
