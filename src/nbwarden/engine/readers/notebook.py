@@ -28,12 +28,15 @@ def _language(nb: dict) -> str:
 
 
 def _source(cell: dict, index: int, key: str) -> str:
-    from . import ReadError
     src = cell.get(key, "")
     if isinstance(src, str):
         return src
-    if isinstance(src, list) and all(isinstance(s, str) for s in src):
-        return "".join(src)
+    if isinstance(src, list):
+        try:
+            return "".join(src)  # refuses any item that is not text, without a loop in Python
+        except TypeError:
+            pass
+    from . import ReadError
     raise ReadError(f"cell {index}: '{key}' is {type(src).__name__}, not text or a list of text")
 
 
