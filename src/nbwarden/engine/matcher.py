@@ -166,17 +166,20 @@ class Matcher:
 def _locate(s, values: list[str], lo: int, hi: int, out: dict[int, list[int]]) -> None:
     """Which of ``values[lo:hi]`` (whose joined text matched) match on their own, and the
     patterns each matches: halves are matched again, so a cell with many facts of a kind
-    and one hit costs a few set matches, not one regex search per pattern and fact. Every
-    answer comes from matching one value alone; a match across the joint of two values
-    (a regex with ``\\s``) makes no hit, as it never did."""
+    and one hit costs a few set matches, not one regex search per pattern and fact; a few
+    values are matched one by one. Every answer comes from matching one value alone; a
+    match across the joint of two values (a regex with ``\\s``) makes no hit, as it never
+    did."""
+    if hi - lo <= 4:
+        for i in range(lo, hi):
+            found = s.Match(values[i])
+            if found:
+                out[i] = found
+        return
     mid = (lo + hi) // 2
     for a, b in ((lo, mid), (mid, hi)):
-        found = s.Match("\n".join(values[a:b]) if b - a > 1 else values[a])
-        if found:
-            if b - a == 1:
-                out[a] = found
-            else:
-                _locate(s, values, a, b, out)
+        if s.Match("\n".join(values[a:b])):
+            _locate(s, values, a, b, out)
 
 
 def _eval(node: tuple, hits) -> list[Fact] | None:
