@@ -21,9 +21,20 @@ def pattern_regex(mode: str, item: str) -> str:
     if mode == "regex":
         return f"(?im){item}"
     e = re2.escape(item)
-    body = {"exact": f"^{e}$", "word": f"{_WORD_L}{e}{_WORD_R}", "contains": e, "prefix": f"^{e}",
-            "suffix": f"(?:^|[^a-z0-9_]){e}$" if not item.startswith((".", "-", "/", ":")) else f"{e}$",
-            "module": f"^{e}(?:\\.|$)"}[mode]
+    if mode == "exact":
+        body = f"^{e}$"
+    elif mode == "word":
+        body = f"{_WORD_L}{e}{_WORD_R}"
+    elif mode == "contains":
+        body = e
+    elif mode == "prefix":
+        body = f"^{e}"
+    elif mode == "suffix":
+        body = f"(?:^|[^a-z0-9_]){e}$" if not item.startswith((".", "-", "/", ":")) else f"{e}$"
+    elif mode == "module":
+        body = f"^{e}(?:\\.|$)"
+    else:
+        raise KeyError(mode)
     return f"(?im){body}"
 
 
