@@ -122,3 +122,17 @@ def test_quoted_argument_spanning_lines(engine):
     assert "NBW201" in {f.rule_id for f in r.findings}
     ev = [e for f in r.findings for e in f.evidence]
     assert {e.line for e in ev} == {1, 3}, "the python3 -c line, and the line of the file where os.system stands"
+
+
+def test_colab_form_options_are_values_the_code_can_receive():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import PYTHON, Unit
+    code = 'x = 1\nmethod = "gradio"  #@param ["gradio", "ngrok", \'cloudflared\']\ntoken = "" # @param {type:"string"}\n'
+    col = Collector()
+    col.run(Unit(code, PYTHON))
+    options = {(f.value, f.line) for f in col.facts if f.kind == "string"}
+    assert {("ngrok", 2), ("cloudflared", 2)} <= options
+    assert not any(f.value.startswith("type") for f in col.facts if f.kind == "string")
+    col = Collector()  # a comment that is not a form field stays a comment
+    col.run(Unit('x = 1  # choose from ["ngrok", "other"]\n', PYTHON))
+    assert "ngrok" not in {f.value for f in col.facts}

@@ -19,6 +19,10 @@ MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, no
 MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
 TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk of a huge unit is one whole string fact
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
+# Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
+# is a comment; to the user it is a menu, so each option is a value the code can receive.
+_FORM_FIELD = re.compile(r"(?m)^[ \t]*[\w.]+[ \t]*=[^#\n]*#[ \t]*@param[ \t]*\[([^\]\n]*)\]")
+_FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
 
@@ -126,10 +130,21 @@ class Collector:
             return
         if unit.lang == PYTHON:
             py.python_facts(self, unit)
+            if "@param" in unit.code:
+                self.form_options(unit)
         elif unit.lang == SHELL:
             self.shell(unit.code, unit, unit.line)
         else:
             py.text_facts(self, unit)
+
+    def form_options(self, unit: Unit) -> None:
+        """Each option of a Colab form field's menu, as a string the code uses."""
+        line, pos = unit.line, 0
+        for m in _FORM_FIELD.finditer(unit.code):
+            line += unit.code.count("\n", pos, m.start())
+            pos = m.start()
+            for option in _FORM_OPTION.findall(m.group(1)):
+                self.string(option, unit, line, decode_literal=False)
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
