@@ -113,7 +113,8 @@ def b64_python(code: str) -> str:
         indent, target, cmd = m.group(1), m.group(2), m.group(3)
         call = f"get_ipython().system(__import__('base64').b64decode('{b64(cmd)}').decode())"
         return f"{indent}{target}{call}" if target else f"{indent}{call}"
-    code = re.sub(r"(?m)^([ \t]*)([\w.]+\s*=\s*)?!(.+)$", hide, code)
+    # a command continued over several lines with backslashes is hidden whole
+    code = re.sub(r"(?m)^([ \t]*)([\w.]+\s*=\s*)?!((?:.*\\\n)*.+)$", hide, code)
     if code.lstrip().startswith(("%%bash", "%%sh", "%%script")):
         body = code.split("\n", 1)[1] if "\n" in code else ""
         code = f"get_ipython().system(__import__('base64').b64decode('{b64(body)}').decode())"

@@ -67,10 +67,49 @@ def python_facts(col, unit: Unit) -> None:
             transformed = transform_with_ipython(unit.code)
             tree = _parse(transformed) if transformed else None
     if tree is None:
-        col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
-        text_facts(col, unit)
-        return
+        tree, broken = _parse_blocks(code)
+        if tree is None:
+            col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
+            text_facts(col, unit)
+            return
+        col.notes.append(f"cell {unit.cell}: not valid Python at line(s) "
+                         f"{', '.join(str(unit.line + first - 1) for first, _ in broken[:5])}; those read as text")
+        for first, text in broken:
+            text_facts(col, Unit(text, unit.lang, unit.cell, unit.line + first - 1, unit.hidden, unit.how))
     _walk(col, unit, tree)
+
+
+_CONTINUES = re.compile(r"[ \t#)\]}]|(?:else|elif|except|finally)\b")
+
+
+def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
+    """A file with one syntax error (a stray line, a shell command pasted into a script)
+    should lose that statement, not every call in the file: parse each top-level block on
+    its own (a block starts at an unindented line) and keep the ones that parse, in order
+    and with their own line numbers, as one module. Returns the module (None if no block
+    parsed) and the (first line, text) of the blocks that did not."""
+    lines = code.split("\n")
+    starts = [0]
+    prev = ""
+    for i, line in enumerate(lines[1:], 1):
+        if line and not _CONTINUES.match(line) and not prev.rstrip().endswith(("\\", ",", "(", "[", "{", ":")) \
+                and not prev.startswith("@"):
+            starts.append(i)
+        if line.strip():
+            prev = line
+    if len(starts) == 1:
+        return None, [(1, code)]
+    body: list[ast.stmt] = []
+    broken: list[tuple[int, str]] = []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        text = "\n".join(lines[a:b])
+        tree = _parse(text)
+        if tree is None:
+            broken.append((a + 1, text))
+            continue
+        ast.increment_lineno(tree, a)
+        body.extend(tree.body)
+    return (ast.Module(body=body, type_ignores=[]) if body else None), broken
 
 
 def _written_file(col, unit: Unit, path: str, body: str, line: int) -> None:
