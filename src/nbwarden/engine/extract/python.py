@@ -250,8 +250,11 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 if a.name != "*":
                     fact("import", full, unit, base + node.lineno)
         elif k == _ASSIGN:
-            if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
-                env[node.targets[0].id] = node.value
+            target = node.targets[0] if len(node.targets) == 1 else None
+            if type(target) is ast.Name:
+                env[target.id] = node.value
+            elif type(target) is ast.Attribute:
+                _module_setting(col, unit, target, node.value, aliases, env, base + node.lineno)
         elif k == _DEF:
             fact("define", node.name, unit, base + node.lineno)
             body = node.body
@@ -285,6 +288,26 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     folder = Folder(env, aliases)
     for node, name in calls:
         _call(col, unit, node, name, folder, base + node.lineno)
+
+
+def _module_setting(col, unit: Unit, target: ast.Attribute, value: ast.AST, aliases: dict[str, str],
+                    env: dict[str, ast.AST], line: int) -> None:
+    """`tool.globals.source_path = "face.jpg"` configures an imported module the way a
+    keyword argument configures a call (roop-style tools are driven this way): recorded as
+    the kwarg fact "globals:source_path=face.jpg". Only for objects rooted in an import, so
+    `self.x = y` in class code adds nothing."""
+    root = target.value
+    while type(root) is ast.Attribute:
+        root = root.value
+    if type(root) is not ast.Name or root.id not in aliases:
+        return
+    owner = _dotted(target.value, aliases).rsplit(".", 1)[-1]
+    if type(value) is ast.Constant and isinstance(value.value, (str, bool, int, float)):
+        shown = value.value
+    else:
+        folded = Folder(env, aliases).fold(value) if type(value) in (ast.BinOp, ast.JoinedStr, ast.Name) else None
+        shown = folded[0] if folded is not None and isinstance(folded[0], (str, int)) else "?"
+    col.fact("kwarg", f"{owner}:{target.attr}={shown}", unit, line)
 
 
 def _skip_literal(node: ast.AST, skip: set[int]) -> None:
