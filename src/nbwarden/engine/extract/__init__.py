@@ -23,6 +23,7 @@ MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a 
 # is a comment; to the user it is a menu, so each option is a value the code can receive.
 _FORM_FIELD = re.compile(r"(?m)^[ \t]*[\w.]+[ \t]*=[^#\n]*#[ \t]*@param[ \t]*\[([^\]\n]*)\]")
 _FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
+_DATA_FILE = re.compile(r">>?[ \t]*[\"']?[\w./~$-]+\.(?:json|ya?ml|conf|cfg|ini|toml|txt|env|properties)\b")
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
 
@@ -160,6 +161,11 @@ class Collector:
             if is_python:
                 from .python import python_facts
                 python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+            elif _DATA_FILE.search(opener) or body.lstrip()[:1] in ("{", "["):
+                # a config file written in place (a miner's pools, a proxy's users): its
+                # keys and values are strings the program will use, not commands
+                from .python import text_facts
+                text_facts(self, Unit(body, TEXT, unit.cell, line + offset, unit.hidden, unit.how))
             else:
                 self.shell(body, unit, line + offset)
         for m in sh._SUBST.finditer(text):
