@@ -49,7 +49,12 @@ class Renamer:
 
     def __call__(self, text: str) -> str:
         text = _REPO_RE.sub(lambda m: f"{m.group(1)}{self.name(m.group(2), 'dev')}/{self.name(m.group(3), 'proj')}", text)
-        text = _DL_RE.sub(lambda m: self.name(m.group(1), "pkg") + "." + m.group(1).rsplit(".", 1)[-1], text)
+        # a downloaded file is renamed wherever the script uses it (chmod +x x.sh; ./x.sh),
+        # as an evader who wants the script to keep working would
+        fetched = sorted({m.group(1) for m in _DL_RE.finditer(text)}, key=len, reverse=True)
+        if fetched:
+            used = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, fetched)) + r")(?![\w-])")
+            text = used.sub(lambda m: self.name(m.group(1), "pkg") + "." + m.group(1).rsplit(".", 1)[-1], text)
         return _TOOL_RE.sub(lambda m: self.name(m.group(1), "tool"), text)
 
 
@@ -108,20 +113,55 @@ def b64_python(code: str) -> str:
         indent, target, cmd = m.group(1), m.group(2), m.group(3)
         call = f"get_ipython().system(__import__('base64').b64decode('{b64(cmd)}').decode())"
         return f"{indent}{target}{call}" if target else f"{indent}{call}"
-    code = re.sub(r"(?m)^([ \t]*)([\w.]+\s*=\s*)?!(.+)$", hide, code)
+    # a command continued over several lines with backslashes is hidden whole
+    code = re.sub(r"(?m)^([ \t]*)([\w.]+\s*=\s*)?!((?:.*\\\n)*.+)$", hide, code)
     if code.lstrip().startswith(("%%bash", "%%sh", "%%script")):
         body = code.split("\n", 1)[1] if "\n" in code else ""
         code = f"get_ipython().system(__import__('base64').b64decode('{b64(body)}').decode())"
     return code
 
 
+_HEREDOC = re.compile(r"<<-?[ \t]*['\"]?(\w+)['\"]?")
+_OPENS = re.compile(r"(?:^|[;&|][ \t]*)(?:if|for|while|until|case|select)\b|\{$")
+_CLOSES = re.compile(r"(?:^|[;&|][ \t]*)(?:fi|done|esac|\})(?=[\s;)]|$)")
+
+
+def _shell_commands(code: str) -> list[list[str]]:
+    """Group lines into whole commands, as an evader who wants the script to keep working
+    would: a line ending in a backslash, a heredoc with its body, and if/for/while/case/
+    function blocks travel together in one hidden chunk."""
+    groups: list[list[str]] = []
+    cur: list[str] = []
+    depth, tag = 0, None
+    for line in code.split("\n"):
+        cur.append(line)
+        s = line.strip()
+        if tag is not None:
+            if s == tag:
+                tag = None
+        else:
+            m = _HEREDOC.search(line)
+            if m and not s.startswith("#"):
+                tag = m.group(1)
+            if not s.startswith("#"):
+                depth += len(_OPENS.findall(s)) - len(_CLOSES.findall(s))
+                depth = max(depth, 0)
+        if tag is None and depth == 0 and not line.endswith("\\"):
+            groups.append(cur)
+            cur = []
+    if cur:
+        groups.append(cur)
+    return groups
+
+
 def b64_shell(code: str) -> str:
     out = []
-    for line in code.split("\n"):
-        if line.strip() and not line.lstrip().startswith("#"):
-            out.append(f"echo {b64(line)} | base64 -d | bash")
+    for group in _shell_commands(code):
+        text = "\n".join(group)
+        if text.strip() and not text.lstrip().startswith(("#", "}")) and not text.lstrip().startswith("#!"):
+            out.append(f"echo {b64(text)} | base64 -d | bash")
         else:
-            out.append(line)
+            out.append(text)
     return "\n".join(out)
 
 

@@ -14,3 +14,14 @@ for v in strip rename b64shell split all; do
   echo "## evaded: $v"
   python3 "$EVAL/score" "$EVAL/dev-disallowed.tsv" --corpus "$EVADED/$v" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
 done
+
+# The held-out manifests (eval/heldout/, 51 other public repositories), when laid out:
+#   python3 "$EVAL/materialize" eval/heldout/*.tsv --mirror /work/.mirror --out ../heldout
+if [ -n "${HELDOUT:-}" ]; then
+  HELD_EVADED=${HELD_EVADED:-$HELDOUT-evaded}
+  echo "## held-out set"
+  python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv eval/heldout/heldout-benign.tsv --corpus "$HELDOUT" --scanner "$SCAN" --show "${SHOW:-0}"
+  python3 eval/evade.py eval/heldout/heldout-disallowed.tsv --corpus "$HELDOUT" --out "$HELD_EVADED" --variants all >/dev/null
+  echo "## held-out set, evaded: all"
+  python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv --corpus "$HELD_EVADED/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
+fi

@@ -124,6 +124,42 @@ def test_quoted_argument_spanning_lines(engine):
     assert {e.line for e in ev} == {1, 3}, "the python3 -c line, and the line of the file where os.system stands"
 
 
+def test_colab_form_options_are_values_the_code_can_receive():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import PYTHON, Unit
+    code = 'x = 1\nmethod = "gradio"  #@param ["gradio", "ngrok", \'cloudflared\']\ntoken = "" # @param {type:"string"}\n'
+    col = Collector()
+    col.run(Unit(code, PYTHON))
+    options = {(f.value, f.line) for f in col.facts if f.kind == "string"}
+    assert {("ngrok", 2), ("cloudflared", 2)} <= options
+    assert not any(f.value.startswith("type") for f in col.facts if f.kind == "string")
+    col = Collector()  # a comment that is not a form field stays a comment
+    col.run(Unit('x = 1  # choose from ["ngrok", "other"]\n', PYTHON))
+    assert "ngrok" not in {f.value for f in col.facts}
+
+
+def test_one_syntax_error_loses_that_statement_not_the_file(engine):
+    # paste_back= is a keyword argument: only the syntax tree sees it, never the text fallback
+    code = ("import insightface\n"
+            "@decorator\n"
+            "def g():\n"
+            "    return 1\n"
+            "this line is not python\n"
+            "if True:\n"
+            "    x = 1\n"
+            "else:\n"
+            "    x = 2\n"
+            "def f(frame, target, source):\n"
+            "    swapper = insightface.model_zoo.get_model('model.onnx')\n"
+            "    return swapper.get(frame, target, source, paste_back=True)\n")
+    r = engine.scan_bytes(code.encode(), "broken.py")
+    assert r.error is None
+    lines = {e.line for f in r.findings if f.rule_id == "NBW102" for e in f.evidence}
+    assert 12 in lines, (lines, [f.rule_id for f in r.findings])
+    # everything broken: still read as text, no error
+    assert engine.scan_bytes(b"this is ( not\npython ]\n", "x.py").error is None
+
+
 # Cells Python rejects. The engine tries IPython's transformation only when
 # has_ipython_syntax says IPython would change something; these check that claim against
 # IPython itself, both ways.

@@ -91,3 +91,16 @@ def test_batch_files(engine):
     r = engine.scan_bytes(bat, "run.bat")
     assert r.error is None and "NBW201" in {f.rule_id for f in r.findings}
     assert engine.scan_bytes(b"@echo off\nrem xmrig -o stratum+tcp://x:3333\necho done\n", "c.cmd").findings == []
+
+
+@pytest.mark.parametrize("name,shebang,expect_flag", [
+    ("run.py", "#!/bin/sh", True),              # a shell script named .py runs as shell
+    ("run.py", "#!/usr/bin/env bash", True),
+    ("run.sh", "#!/usr/bin/env python3", False),  # a Python script named .sh: the shell line is a syntax error there
+    ("run.py", "", False),
+])
+def test_shebang_wins_over_suffix(engine, name, shebang, expect_flag):
+    body = f"{shebang}\nsudo apt install screen -y\n{GOOD_CELL[1:]}\n".lstrip("\n")
+    r = engine.scan_bytes(body.encode(), name)
+    assert r.error is None
+    assert ("NBW202" in {f.rule_id for f in r.findings}) is expect_flag

@@ -1,6 +1,7 @@
 """Against a real JupyterHub (DummyAuthenticator, SimpleLocalProcessSpawner,
 configurable-http-proxy from npm) with nbwarden as a hub-managed service holding only the
-``delete:servers`` scope: a user who reaches suspension has their server stopped, the
+``read:servers`` and ``delete:servers`` scopes: a user who reaches suspension has every
+server stopped (the default one and named ones), the
 pre_spawn_hook refuses their next spawn with the reason and the appeal link, other users
 spawn as usual, and people log in to the service's pages through the Hub (OAuth)."""
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .pg import free_port
 from .test_browser import CHROMIUM, FLAGS
 
 CHP = ROOT / ".npm-tools" / "node_modules" / ".bin" / "configurable-http-proxy"
-SCOPES = ["delete:servers"]  # the nbwarden service role: nothing more is needed
+SCOPES = ["read:servers", "delete:servers"]  # the nbwarden service role: nothing more is needed
 
 
 def wait_for(pred, timeout: float, what: str, step: float = 0.2):
@@ -66,6 +67,7 @@ c.DummyAuthenticator.password = "hub-password"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {{"otto"}}
 c.JupyterHub.spawner_class = "simple"
+c.JupyterHub.allow_named_servers = True
 c.SimpleLocalProcessSpawner.home_dir_template = "{tmp_path}/home/{{username}}"
 c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.args = ["--ServerApp.allow_root=True"]
@@ -114,14 +116,14 @@ c.JupyterHub.load_roles = [
         log.close()
 
 
-def server_state(api, name) -> dict | None:
-    return api.get(f"/users/{name}").json()["servers"].get("")
+def server_state(api, name, server: str = "") -> dict | None:
+    return api.get(f"/users/{name}").json()["servers"].get(server)
 
 
-def spawn(api, name) -> httpx.Response:
-    r = api.post(f"/users/{name}/server")
+def spawn(api, name, server: str = "") -> httpx.Response:
+    r = api.post(f"/users/{name}/server" + (f"s/{server}" if server else ""))
     if r.status_code in (201, 202):
-        wait_for(lambda: (server_state(api, name) or {}).get("ready"), 240, f"{name}'s server")
+        wait_for(lambda: (server_state(api, name, server) or {}).get("ready"), 240, f"{name}'s server {server!r}")
     return r
 
 
@@ -130,12 +132,14 @@ def test_suspension_stops_server_and_refuses_spawn(hub):
     for name in ("ada", "bob"):
         assert api.post(f"/users/{name}").status_code in (201, 409)
     assert spawn(api, "ada").status_code in (201, 202)
-    assert server_state(api, "ada")["ready"]
+    assert spawn(api, "ada", "gpu").status_code in (201, 202)  # a named server too
+    assert server_state(api, "ada")["ready"] and server_state(api, "ada", "gpu")["ready"]
 
     r = httpx.post(f"{hub['svc']}/api/events", json=[event(user="ada", content_hash=f"x{i}") for i in range(3)],
                    headers={"Authorization": f"Bearer {hub['reporter']}"})
     assert r.status_code == 200 and r.json()["strikes"] == 3
-    wait_for(lambda: server_state(api, "ada") is None, 120, "the hub to stop ada's server")
+    wait_for(lambda: server_state(api, "ada") is None and server_state(api, "ada", "gpu") is None, 120,
+             "the hub to stop both of ada's servers")
 
     r = api.post("/users/ada/server")
     assert r.status_code >= 400, r.text

@@ -82,6 +82,7 @@ FACT_KINDS = (
     "repo",     # a git repository cloned or downloaded: "github.com/s0md3v/roop"
     "path",     # a file the code names (model weights, binaries): "inswapper_128.onnx"
     "behaviour",  # a pattern of use the extractors recognise: "pipe-to-shell", "exec-decoded"
+    "location",  # where the scanned file lives: "FaceForensics/dataset/DeepFakes/setup.py"
 )
 
 

@@ -38,7 +38,8 @@ SEVERITIES = ("low", "medium", "high", "critical")
 MATURITIES = ("sandbox", "incubating", "stable")
 MODES = ("exact", "word", "contains", "prefix", "suffix", "module", "regex")
 DEFAULT_MODE = {"import": "module", "call": "suffix", "program": "exact", "package": "exact",
-                "define": "word", "repo": "contains", "host": "suffix", "path": "word", "behaviour": "exact"}
+                "define": "word", "repo": "contains", "host": "suffix", "path": "word", "behaviour": "exact",
+                "location": "contains"}
 RULE_KEYS = {"id": True, "title": True, "category": True, "severity": True, "confidence": True,
              "maturity": True, "description": True, "explanation": True, "evasions": True,
              "false_positives": True, "references": False, "when": True, "unless": False}

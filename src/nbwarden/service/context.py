@@ -53,13 +53,13 @@ class Service:
                 self.webhooks.send("user.suspended", {"user": user, "strikes": after.strikes,
                                                       "appeal_url": self.url("/me")})
                 if self.hub and self.settings.hub_stop_servers:
-                    self.background.submit(f"stop {user}'s server", lambda u=user: self._stop(u))
+                    self.background.submit(f"stop {user}'s servers", lambda u=user: self._stop(u))
 
     def _stop(self, user: str) -> None:
-        code = self.hub.stop_server(user)
+        stopped = self.hub.stop_servers(user)
         with self.sessionmaker() as db:
-            crud.audit(db, actor="system", action="hub.stop_server", subject=f"user:{user}",
-                       detail={"hub_status": code})
+            crud.audit(db, actor="system", action="hub.stop_servers", subject=f"user:{user}",
+                       detail={"hub_status": stopped})
             db.commit()
 
     def db(self) -> DB:

@@ -20,6 +20,11 @@ MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, no
 MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
 TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk of a huge unit is one whole string fact
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
+# Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
+# is a comment; to the user it is a menu, so each option is a value the code can receive.
+_FORM_FIELD = re.compile(r"(?m)^[ \t]*[\w.]+[ \t]*=[^#\n]*#[ \t]*@param[ \t]*\[([^\]\n]*)\]")
+_FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
+_DATA_FILE = re.compile(r">>?[ \t]*[\"']?[\w./~$-]+\.(?:json|ya?ml|conf|cfg|ini|toml|txt|env|properties)\b")
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
 
@@ -127,10 +132,21 @@ class Collector:
             return
         if unit.lang == PYTHON:
             py.python_facts(self, unit)
+            if "@param" in unit.code:
+                self.form_options(unit)
         elif unit.lang == SHELL:
             self.shell(unit.code, unit, unit.line)
         else:
             py.text_facts(self, unit)
+
+    def form_options(self, unit: Unit) -> None:
+        """Each option of a Colab form field's menu, as a string the code uses."""
+        line, pos = unit.line, 0
+        for m in _FORM_FIELD.finditer(unit.code):
+            line += unit.code.count("\n", pos, m.start())
+            pos = m.start()
+            for option in _FORM_OPTION.findall(m.group(1)):
+                self.string(option, unit, line, decode_literal=False)
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
@@ -144,6 +160,10 @@ class Collector:
                 ("import " in body or "def " in body) and py._parse(body) is not None)
             if is_python:
                 py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+            elif _DATA_FILE.search(opener) or body.lstrip()[:1] in ("{", "["):
+                # a config file written in place (a miner's pools, a proxy's users): its
+                # keys and values are strings the program will use, not commands
+                py.text_facts(self, Unit(body, TEXT, unit.cell, line + offset, unit.hidden, unit.how))
             else:
                 self.shell(body, unit, line + offset)
         for m in sh._SUBST.finditer(text):

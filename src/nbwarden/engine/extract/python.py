@@ -72,10 +72,49 @@ def python_facts(col, unit: Unit) -> None:
             transformed = transform_with_ipython(unit.code)
             tree = _parse(transformed) if transformed else None
     if tree is None:
-        col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
-        text_facts(col, unit)
-        return
+        tree, broken = _parse_blocks(code)
+        if tree is None:
+            col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
+            text_facts(col, unit)
+            return
+        col.notes.append(f"cell {unit.cell}: not valid Python at line(s) "
+                         f"{', '.join(str(unit.line + first - 1) for first, _ in broken[:5])}; those read as text")
+        for first, text in broken:
+            text_facts(col, Unit(text, unit.lang, unit.cell, unit.line + first - 1, unit.hidden, unit.how))
     _walk(col, unit, tree)
+
+
+_CONTINUES = re.compile(r"[ \t#)\]}]|(?:else|elif|except|finally)\b")
+
+
+def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
+    """A file with one syntax error (a stray line, a shell command pasted into a script)
+    should lose that statement, not every call in the file: parse each top-level block on
+    its own (a block starts at an unindented line) and keep the ones that parse, in order
+    and with their own line numbers, as one module. Returns the module (None if no block
+    parsed) and the (first line, text) of the blocks that did not."""
+    lines = code.split("\n")
+    starts = [0]
+    prev = ""
+    for i, line in enumerate(lines[1:], 1):
+        if line and not _CONTINUES.match(line) and not prev.rstrip().endswith(("\\", ",", "(", "[", "{", ":")) \
+                and not prev.startswith("@"):
+            starts.append(i)
+        if line.strip():
+            prev = line
+    if len(starts) == 1:
+        return None, [(1, code)]
+    body: list[ast.stmt] = []
+    broken: list[tuple[int, str]] = []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        text = "\n".join(lines[a:b])
+        tree = _parse(text)
+        if tree is None:
+            broken.append((a + 1, text))
+            continue
+        ast.increment_lineno(tree, a)
+        body.extend(tree.body)
+    return (ast.Module(body=body, type_ignores=[]) if body else None), broken
 
 
 def _written_file(col, unit: Unit, path: str, body: str, line: int) -> None:
@@ -232,8 +271,11 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 if a.name != "*":
                     fact("import", full, unit, base + node.lineno)
         elif k == _ASSIGN:
-            if len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
-                env[node.targets[0].id] = node.value
+            target = node.targets[0] if len(node.targets) == 1 else None
+            if type(target) is ast.Name:
+                env[target.id] = node.value
+            elif type(target) is ast.Attribute:
+                _module_setting(col, unit, target, node.value, aliases, env, base + node.lineno)
         elif k == _DEF:
             fact("define", node.name, unit, base + node.lineno)
             body = node.body
@@ -267,6 +309,26 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     folder = Folder(env, aliases)
     for node, name in calls:
         _call(col, unit, node, name, folder, base + node.lineno)
+
+
+def _module_setting(col, unit: Unit, target: ast.Attribute, value: ast.AST, aliases: dict[str, str],
+                    env: dict[str, ast.AST], line: int) -> None:
+    """`tool.globals.source_path = "face.jpg"` configures an imported module the way a
+    keyword argument configures a call (roop-style tools are driven this way): recorded as
+    the kwarg fact "globals:source_path=face.jpg". Only for objects rooted in an import, so
+    `self.x = y` in class code adds nothing."""
+    root = target.value
+    while type(root) is ast.Attribute:
+        root = root.value
+    if type(root) is not ast.Name or root.id not in aliases:
+        return
+    owner = _dotted(target.value, aliases).rsplit(".", 1)[-1]
+    if type(value) is ast.Constant and isinstance(value.value, (str, bool, int, float)):
+        shown = value.value
+    else:
+        folded = Folder(env, aliases).fold(value) if type(value) in (ast.BinOp, ast.JoinedStr, ast.Name) else None
+        shown = folded[0] if folded is not None and isinstance(folded[0], (str, int)) else "?"
+    col.fact("kwarg", f"{owner}:{target.attr}={shown}", unit, line)
 
 
 def _skip_literal(node: ast.AST, skip: set[int]) -> None:

@@ -51,20 +51,33 @@ def decode(data: bytes, name: str) -> str:
         return text
 
 
+def _interpreter(text: str) -> str | None:
+    """'shell' or 'python' when the first line is a shebang naming one, else None."""
+    if not text.startswith("#!"):
+        return None
+    words = text.split("\n", 1)[0][2:].split()
+    if words and PurePath(words[0]).name == "env":  # #!/usr/bin/env [-S] prog args
+        words = [w for w in words[1:] if not w.startswith("-")]
+    prog = PurePath(words[0]).name if words else ""
+    if prog.startswith("python"):
+        return "python"
+    if prog in ("sh", "bash", "dash", "zsh", "ksh", "ash"):
+        return "shell"
+    return None
+
+
 def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
     """The units of one file. An unknown suffix is sniffed: notebook JSON, a shell
-    shebang, else Python."""
+    shebang, else Python. A script's shebang wins over its suffix: the kernel runs
+    `./x.py` starting with `#!/bin/sh` as shell, whatever it is called."""
+    from . import notebook, python, shell
     mod = reader_for(name)
     text = decode(data, name)
     if mod is None:
         if not sniff:
             raise ReadError("unsupported file type")
-        from . import notebook, python, shell
         head = text.lstrip()[:200]
-        if head.startswith("{"):
-            mod = notebook
-        elif head.startswith("#!") and ("sh" in head.split("\n", 1)[0]) and "python" not in head.split("\n", 1)[0]:
-            mod = shell
-        else:
-            mod = python
+        mod = notebook if head.startswith("{") else shell if _interpreter(text.lstrip()) == "shell" else python
+    elif mod in (python, shell):
+        mod = {"python": python, "shell": shell}.get(_interpreter(text), mod)
     return mod.read(text, name)
