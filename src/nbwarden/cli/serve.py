@@ -112,8 +112,12 @@ def _freeze_startup_objects() -> None:
 
 
 def default_workers(database_url: str) -> int:
-    """One worker per CPU core, at most 4 (the database wants cores too); 1 on SQLite."""
-    return 1 if database_url.startswith("sqlite") else max(1, min(4, os.cpu_count() or 1))
+    """One worker per CPU core this process may use, at most 4 (the database wants cores
+    too); 1 on SQLite."""
+    if database_url.startswith("sqlite"):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def _run_workers(settings, workers: int, where: dict) -> int:

@@ -17,6 +17,7 @@ from ..policy import Policy, Standing
 from . import models as m
 from .models import utcnow
 from .security import hash_password, hash_token, new_token
+from .tokens import TokenInfo
 
 def insert_for(db: DB, table):
     """INSERT with ON CONFLICT support for the session's database."""
@@ -132,7 +133,7 @@ def allowlisted(db: DB, *, hashes: Iterable[str]) -> set[str]:
     return set(db.scalars(select(m.AllowlistEntry.content_hash).where(m.AllowlistEntry.content_hash.in_(hashes))))
 
 
-def token_actor(token: m.ApiToken | None) -> str:
+def token_actor(token: m.ApiToken | TokenInfo | None) -> str:
     return f"token:{token.id} ({token.name})" if token else "system"
 
 

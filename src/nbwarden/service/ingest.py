@@ -31,6 +31,7 @@ from . import models as m
 from .crud import allowlisted, ensure_users, insert_for, token_actor
 from .models import utcnow
 from .schemas import EventIn
+from .tokens import TokenInfo
 
 FUTURE_SLACK = timedelta(minutes=5)  # a reporter's clock may run a little fast, no more
 _EVENTS_JSON = TypeAdapter(list[EventIn])
@@ -57,7 +58,7 @@ class _Written:
     prior: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
 
-def ingest(db: DB, *, events: list[EventIn], reporter: m.ApiToken | None, policy: Policy,
+def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy: Policy,
            now: datetime | None = None) -> Ingested:
     """Store a batch of events (see the module docstring for the rules). The caller commits;
     until then the users who got strikes stay locked (PostgreSQL)."""
@@ -136,6 +137,7 @@ stored AS (
            b.category, b.confidence, b.rules, b.content_hash, b.findings, b.attribution, b.detail, :reporter
     FROM batch b LEFT JOIN ids ON ids.name = b."user"
     WHERE b."user" IS NULL OR ids.id IS NOT NULL
+    ORDER BY b.id
     ON CONFLICT (id) DO NOTHING
     RETURNING id, user_id
 ),
@@ -166,10 +168,12 @@ SELECT 'prior', NULL, s.user_id, s.time FROM strikes s
 """)
 """Sub-statements share one snapshot, so ``prior`` (strikes already committed) never
 includes the strikes ``struck`` inserts. The snapshot is taken after ``_PG_LOCK_USERS``
-returned, so it holds every strike of the batches that locked these users before."""
+returned, so it holds every strike of the batches that locked these users before. Users
+and events are inserted in name and id order, so two batches that overlap (a retry sent
+while the first try is still running) wait for each other instead of deadlocking."""
 
 
-def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: m.ApiToken | None, policy: Policy,
+def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: TokenInfo | None, policy: Policy,
               now: datetime) -> _Written:
     names = sorted({e.user for e in events if e.id in counting})
     if names:
@@ -192,7 +196,7 @@ def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: m.
 
 
 # -- elsewhere (SQLite): portable statements ------------------------------------------------------
-def _store_portable(db: DB, *, events: list[EventIn], counting: set[str], reporter: m.ApiToken | None,
+def _store_portable(db: DB, *, events: list[EventIn], counting: set[str], reporter: TokenInfo | None,
                     policy: Policy, now: datetime) -> _Written:
     """The same rules in portable statements. Exact because SQLite has one writer at a
     time: the strike times are read after this transaction's first write, so no other
