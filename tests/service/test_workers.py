@@ -1,7 +1,8 @@
 """Several service processes at once: batches for the same user arriving together give exact
 strikes and one notification per standing transition; ``nbwarden serve --workers 2`` stores
 exactly, adds its workers' metrics up and leaves no worker behind when it is killed; a
-token revoked in one process stops working in another within ``token_cache_seconds``."""
+token revoked in one process stops working in another within ``token_cache_seconds``; a
+Hub login started in one process finishes in another."""
 from __future__ import annotations
 
 import os
@@ -184,3 +185,39 @@ def test_revoked_token_stops_in_other_processes_within_cache_time(sqlite_url):
         assert cb.post("/api/events", json=event(), headers=auth).status_code == 200  # still trusted by b
         now[0] += 0.2
         assert cb.post("/api/events", json=event(), headers=auth).status_code == 401  # and no longer
+
+
+def test_hub_login_started_in_one_process_finishes_in_another(sqlite_url, monkeypatch):
+    """The Hub sends the browser back to whichever worker accepts the connection, so the
+    login in progress travels in a signed cookie, not in one process's memory."""
+    pytest.importorskip("jupyterhub", reason="jupyterhub (hub extra) is not installed")
+    from urllib.parse import parse_qs, urlparse
+
+    from nbwarden.hub.oauth import STATE_COOKIE
+
+    from .pg import free_port
+    for k, v in {"JUPYTERHUB_API_URL": f"http://127.0.0.1:{free_port()}/hub/api", "JUPYTERHUB_API_TOKEN": "t" * 32,
+                 "JUPYTERHUB_CLIENT_ID": "service-nbwarden", "JUPYTERHUB_SERVICE_PREFIX": "/",
+                 "JUPYTERHUB_OAUTH_CALLBACK_URL": "/oauth_callback", "JUPYTERHUB_BASE_URL": "/"}.items():
+        monkeypatch.setenv(k, v)
+    secret = "k" * 40
+    a = create_app(make_settings(sqlite_url, hub_login=True, secret_key=secret))
+    b = create_app(make_settings(sqlite_url, hub_login=True, secret_key=secret))
+    with TestClient(a, base_url="https://testserver", raise_server_exceptions=False) as ca, \
+            TestClient(b, base_url="https://testserver", raise_server_exceptions=False) as cb:
+        r = ca.get("/login", follow_redirects=False)
+        assert r.status_code == 302
+        state = parse_qs(urlparse(r.headers["location"]).query)["state"][0]
+        sealed = r.cookies[STATE_COOKIE]
+        forged = sealed[:-4] + ("0000" if not sealed.endswith("0000") else "1111")
+        for cookie, st in ((forged, state), (sealed, "another-state"), (None, state)):
+            cb.cookies.clear()
+            if cookie:
+                cb.cookies.set(STATE_COOKIE, cookie)
+            r = cb.get("/oauth_callback", params={"code": "c", "state": st})
+            assert r.status_code == 403 and "login state mismatch" in r.text
+        cb.cookies.clear()
+        cb.cookies.set(STATE_COOKIE, sealed)
+        r = cb.get("/oauth_callback", params={"code": "c", "state": state})
+        # the state is accepted by the other process; exchanging the code then fails, as no Hub is there
+        assert r.status_code != 403 and "login state mismatch" not in r.text
