@@ -84,10 +84,13 @@ def test_serve_with_two_workers_is_exact(pg_cluster, tmp_path):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     srv = ServerProcess(url, tmp_path, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)).start()
-    users = ("ada", "bob", "cyd")
-    batches = [[Event(source="watcher", outcome="terminated" if i % 4 == 0 else "logged",
-                      action="terminate" if i % 4 == 0 else "log", user=users[(b + i) % 3], category="mining",
-                      confidence=0.9, content_hash=f"h{b}-{i}").to_dict() for i in range(6)] for b in range(24)]
+    # every batch names every user, half of them with a strike, and the users do not exist
+    # yet: the first batches of the four reporters race to create them and strike them
+    users = ("ada", "bob", "cyd", "dan", "eve", "fay")
+    batches = [[Event(source="watcher", outcome="terminated" if (b + i) % 2 == 0 else "logged",
+                      action="terminate" if (b + i) % 2 == 0 else "log", user=name, category="mining",
+                      confidence=0.9, content_hash=f"h{b}-{i}").to_dict() for i, name in enumerate(users)]
+               for b in range(24)]
     codes: list[int] = []
 
     def reporter(mine):

@@ -50,8 +50,9 @@ class Ingested:
 @dataclass
 class _Written:
     """What one store call did: event ids inserted, ids left for another try (their user
-    was created by a concurrent request this statement could not see yet), and per user
-    id the strikes just given and the active strikes in the window before them."""
+    was created by a concurrent request: not yet visible to this statement, or visible but
+    not locked before it), and per user id the strikes just given and the active strikes
+    in the window before them."""
     stored: set[str] = field(default_factory=set)
     unresolved: list[str] = field(default_factory=list)
     given: dict[int, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
@@ -73,7 +74,7 @@ def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy:
     counting = {i for i, e in by_id.items() if e.user and _counts_against_user(e)}
     store = _store_pg if db.get_bind().dialect.name == "postgresql" else _store_portable
     written, pending = _Written(), list(by_id.values())
-    for _ in range(3):  # a second pass only for users a concurrent request created meanwhile
+    for _ in range(3):  # a second pass only for users a concurrent request created meanwhile (PostgreSQL)
         w = store(db, events=pending, counting=counting, reporter=reporter, policy=policy, now=now)
         written.stored |= w.stored
         for uid, given in w.given.items():  # a user is resolved in one pass only
@@ -123,13 +124,19 @@ WITH batch AS (
 ),
 names AS (SELECT DISTINCT "user" AS name FROM batch WHERE "user" IS NOT NULL),
 known AS (SELECT u.id, u.name FROM users u JOIN names n ON n.name = u.name),
+late AS (
+    SELECT k.name FROM known k
+    WHERE k.id <> ALL(CAST(:locked AS int[]))
+      AND EXISTS (SELECT 1 FROM batch b WHERE b."user" = k.name AND b.id = ANY(CAST(:counting AS text[])))
+),
 created AS (
     INSERT INTO users (name, role, created_at)
     SELECT name, 'user', :now FROM names WHERE name NOT IN (SELECT name FROM known) ORDER BY name
     ON CONFLICT (name) DO NOTHING
     RETURNING id, name
 ),
-ids AS (SELECT id, name FROM known UNION ALL SELECT id, name FROM created),
+ids AS (SELECT id, name FROM known WHERE name NOT IN (SELECT name FROM late)
+        UNION ALL SELECT id, name FROM created),
 stored AS (
     INSERT INTO events (id, time, received_at, user_id, source, outcome, action, server, kernel, tier,
                         category, confidence, rules, content_hash, findings, attribution, detail, reporter_id)
@@ -168,7 +175,10 @@ SELECT 'prior', NULL, s.user_id, s.time FROM strikes s
 """)
 """Sub-statements share one snapshot, so ``prior`` (strikes already committed) never
 includes the strikes ``struck`` inserts. The snapshot is taken after ``_PG_LOCK_USERS``
-returned, so it holds every strike of the batches that locked these users before. Users
+returned, so it holds every strike of the batches that locked these users before. A user
+who may get a strike here must be locked (``:locked``) or created by this statement;
+one committed by a concurrent batch between the lock and this statement (``late``) is
+left, with all its events, for the next pass, which locks it first. Users
 and events are inserted in name and id order, so two batches that overlap (a retry sent
 while the first try is still running) wait for each other instead of deadlocking."""
 
@@ -176,10 +186,10 @@ while the first try is still running) wait for each other instead of deadlocking
 def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: TokenInfo | None, policy: Policy,
               now: datetime) -> _Written:
     names = sorted({e.user for e in events if e.id in counting})
-    if names:
-        db.execute(_PG_LOCK_USERS, {"names": names})
+    locked = list(db.scalars(_PG_LOCK_USERS, {"names": names})) if names else []
     rows = db.execute(_PG_STORE, {
         "events": _EVENTS_JSON.dump_json(events).decode(), "counting": [e.id for e in events if e.id in counting],
+        "locked": locked,
         "now": now, "latest": now + FUTURE_SLACK, "since": now - policy.window, "active": m.STRIKE_ACTIVE,
         "reporter": reporter.id if reporter else None, "actor": token_actor(reporter)})
     w = _Written()
