@@ -143,7 +143,8 @@ def die_with_parent() -> None:
 class ServerProcess:
     """``nbwarden serve`` as a real subprocess on a free loopback port."""
 
-    def __init__(self, db_url: str, tmp: Path, **env):
+    def __init__(self, db_url: str, tmp: Path, *args: str, **env):
+        self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "NBWARDEN_DATABASE_URL": db_url, "NBWARDEN_DATA_DIR": str(tmp),
@@ -153,7 +154,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> "ServerProcess":
-        self.proc = subprocess.Popen([sys.executable, "-m", "nbwarden", "serve", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "nbwarden", "serve", "--port", str(self.port), *self.args],
                                      env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                      preexec_fn=die_with_parent)
         end = time.monotonic() + timeout

@@ -54,14 +54,17 @@ def test_service_sigkilled_during_ingest(url, tmp_path):
     srv = ServerProcess(url, tmp_path).start()
     rep = reporter(tmp_path, srv.url, token)
     events = make_events(600)
+    # events keep coming while the service dies: reported from a thread, so however fast the
+    # service drains the spool, the kill lands in the middle of the stream
+    feeder = threading.Thread(target=lambda: [rep.report(e) for e in events])
     try:
-        for e in events:
-            rep.report(e)
+        feeder.start()
         deadline = time.monotonic() + 60
         while rep.delivery.delivered < 150 and time.monotonic() < deadline:
             time.sleep(0.005)
         assert rep.delivery.delivered >= 150
         srv.kill()  # SIGKILL, in the middle of the stream of batches
+        feeder.join(timeout=120)
         in_flight = rep.delivery.spool.pending()
         assert 0 < in_flight < len(events)
         time.sleep(0.3)

@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ROOT, die_with_parent, issue_token
+from .conftest import ROOT, die_with_parent, fresh_pg_db, issue_token
 from .factory import event
 from .pg import free_port
 from .test_browser import CHROMIUM, FLAGS
@@ -36,14 +36,16 @@ def wait_for(pred, timeout: float, what: str, step: float = 0.2):
 
 
 @pytest.fixture
-def hub(tmp_path):
+def hub(tmp_path, pg_cluster):
+    """A hub managing ``nbwarden serve`` on PostgreSQL, so the service runs its default
+    worker processes and a login's redirect back may reach another worker than its start."""
     pytest.importorskip("jupyterhub", reason="jupyterhub (test extra) is not installed")
     chp = str(CHP) if CHP.exists() else shutil.which("configurable-http-proxy")
     if not chp:
         pytest.skip("configurable-http-proxy is missing (scripts/install.sh installs it with npm into .npm-tools)")
     if not shutil.which("node"):
         pytest.skip("node is missing; configurable-http-proxy needs it")
-    db_url = f"sqlite:///{tmp_path / 'nbwarden.sqlite'}"
+    db_url = fresh_pg_db(pg_cluster)
     hub_token = issue_token(db_url, name="hub", scopes=("standing:read",))
     reporter = issue_token(db_url, name="node-agent")
     port, hub_port, proxy_api, svc_port = free_port(), free_port(), free_port(), free_port()

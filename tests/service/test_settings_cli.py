@@ -51,3 +51,8 @@ def test_cli_sets_up_accounts_and_tokens(tmp_path):
         stored = c.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
     eng.dispose()
     assert len(stored) == 1 and r.stdout.strip() not in stored  # only the hash is kept
+
+
+def test_cli_refuses_several_workers_on_sqlite(tmp_path):
+    r = run_cli("--workers", "2", env={"NBWARDEN_DATA_DIR": str(tmp_path)})
+    assert r.returncode == 2 and "1 on SQLite" in r.stderr and "Traceback" not in r.stderr

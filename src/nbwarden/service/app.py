@@ -106,7 +106,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.state.hub_oauth = None
     if settings.hub_login if settings.hub_login is not None else bool(os.environ.get("JUPYTERHUB_CLIENT_ID")):
         from ..hub.oauth import HubLogin
-        app.state.hub_oauth = HubLogin(settings.hub_reviewer_group, secure_cookies=not settings.development)
+        app.state.hub_oauth = HubLogin(settings.hub_reviewer_group, svc.secret,
+                                       secure_cookies=not settings.development)
     for r in (ops.router, events.router, users.router, appeals.router, admin.router, pages.router):
         app.include_router(r)
 

@@ -1,5 +1,5 @@
-"""Everything one running service holds: settings, database, policy, limiter, metrics,
-background jobs, webhooks and the Hub client. Built once by ``create_app``; routers reach
+"""Everything one running service process holds: settings, database, policy, limiter, token
+cache, metrics, background jobs, webhooks and the Hub client. Built once by ``create_app``; routers reach
 it through the ``ServiceDep`` dependency, tests through ``app.state.service``."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .db import make_engine, make_sessionmaker, migrate
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 from .settings import Settings
+from .tokens import TokenCache
 from .webhooks import Webhooks
 
 log = logging.getLogger("nbwarden.service")
@@ -30,6 +31,7 @@ class Service:
         self.sessionmaker = make_sessionmaker(self.engine)
         self.policy = Policy.load(settings.policy_path)
         self.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
+        self.tokens = TokenCache(settings.token_cache_seconds)
         self.metrics = Metrics(self.queue_stats)
         self.background = Background(settings.webhook_max_attempts, settings.webhook_backoff_seconds)
         self.webhooks = Webhooks(settings.webhook_urls, settings.webhook_secret or self.secret, self.background)

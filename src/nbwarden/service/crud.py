@@ -1,31 +1,26 @@
-"""Every read and write the service makes, as functions with keyword-only arguments. Routers
-and pages call these and nothing else touches the tables, so the rules (idempotent ingest,
-dependency events never strike, allowlisted content never strikes, dismissing an appeal
-removes its strike and allowlists the content for everyone, every decision audited) live in
-one place."""
+"""Every read and write the service makes, as functions with keyword-only arguments (event
+ingest, the hot path, has its own module: ``ingest.py``). Routers and pages call these and
+nothing else touches the tables, so the rules (idempotent ingest, dependency events never
+strike, allowlisted content never strikes, dismissing an appeal removes its strike and
+allowlists the content for everyone, every decision audited) live in one place."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-import orjson
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session as DB
 
-from ..events import Event as EventShape
 from ..policy import Policy, Standing
 from . import models as m
 from .models import utcnow
-from .schemas import EventIn
 from .security import hash_password, hash_token, new_token
+from .tokens import TokenInfo
 
-FUTURE_SLACK = timedelta(minutes=5)  # a reporter's clock may run a little fast, no more
-
-
-def _insert(db: DB, table):
+def insert_for(db: DB, table):
+    """INSERT with ON CONFLICT support for the session's database."""
     return (postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
 
 
@@ -54,7 +49,7 @@ def ensure_users(db: DB, *, names: Iterable[str]) -> dict[str, int]:
     ids = dict(db.execute(select(m.User.name, m.User.id).where(m.User.name.in_(names))).all())
     missing = [n for n in names if n not in ids]
     if missing:
-        db.execute(_insert(db, m.User.__table__).on_conflict_do_nothing(index_elements=["name"]),
+        db.execute(insert_for(db, m.User.__table__).on_conflict_do_nothing(index_elements=["name"]),
                    [{"name": n, "role": "user", "created_at": utcnow()} for n in missing])
         ids.update(db.execute(select(m.User.name, m.User.id).where(m.User.name.in_(missing))).all())
     return ids
@@ -130,16 +125,7 @@ def end_session(db: DB, *, cookie: str) -> None:
     db.execute(delete(m.Session).where(m.Session.id_hash == hash_token(cookie)))
 
 
-# -- ingest ---------------------------------------------------------------------------------------
-@dataclass
-class Ingested:
-    accepted: int = 0
-    duplicates: int = 0
-    strikes: int = 0
-    stored: list[EventIn] = field(default_factory=list)
-    standing_changes: dict[str, tuple[str, Standing]] = field(default_factory=dict)  # user -> (before, after)
-
-
+# -- ingest (the hot path itself is ``ingest.py``) -------------------------------------------------
 def allowlisted(db: DB, *, hashes: Iterable[str]) -> set[str]:
     hashes = {h for h in hashes if h}
     if not hashes:
@@ -147,106 +133,7 @@ def allowlisted(db: DB, *, hashes: Iterable[str]) -> set[str]:
     return set(db.scalars(select(m.AllowlistEntry.content_hash).where(m.AllowlistEntry.content_hash.in_(hashes))))
 
 
-def ingest(db: DB, *, events: list[EventIn], reporter: m.ApiToken | None, policy: Policy,
-           now: datetime | None = None) -> Ingested:
-    """Store a batch of events; an id already stored is skipped (a retry), so a report is
-    counted once however often it is delivered. Events that count against their user (see
-    ``nbwarden.events.Event.counts_against_user``) and whose content is not allowlisted
-    become strikes. The caller commits.
-
-    Written for few round trips: every insert is one executemany (pipelined by psycopg),
-    standing before and after comes from one query of the users' strike times."""
-    now = now or utcnow()
-    out = Ingested()
-    by_id: dict[str, EventIn] = {}
-    for e in events:  # the same id twice in one batch is a duplicate too
-        if e.id in by_id:
-            out.duplicates += 1
-        else:
-            by_id[e.id] = e
-    uids = ensure_users(db, names=[e.user for e in by_id.values() if e.user])
-    rid = reporter.id if reporter else None
-    rows = [{"id": e.id, "time": min(e.time, now + FUTURE_SLACK), "received_at": now,
-             "user_id": uids.get(e.user) if e.user else None, "source": e.source, "outcome": e.outcome,
-             "action": e.action, "server": e.server, "kernel": e.kernel, "tier": e.tier, "category": e.category,
-             "confidence": e.confidence, "rules": e.rules, "content_hash": e.content_hash, "findings": e.findings,
-             "attribution": e.attribution, "detail": e.detail, "reporter_id": rid} for e in by_id.values()]
-    inserted = _insert_events(db, rows=rows, now=now, reporter_id=rid)
-    fresh = [e for i, e in by_id.items() if i in inserted]
-    out.duplicates += len(by_id) - len(fresh)
-    out.accepted = len(fresh)
-    out.stored = fresh
-
-    counting = [e for e in fresh if e.user and _counts(e)]
-    safe = allowlisted(db, hashes=[e.content_hash for e in counting])
-    counting = [e for e in counting if e.content_hash not in safe]
-    if not counting:
-        return out
-    users = sorted({e.user for e in counting})
-    prior: dict[int, list[datetime]] = {uids[u]: [] for u in users}
-    for uid, t in db.execute(select(m.Strike.user_id, m.Strike.time).where(
-            m.Strike.user_id.in_(list(prior)), m.Strike.status == m.STRIKE_ACTIVE,
-            m.Strike.time >= now - policy.window)).all():
-        prior[uid].append(t)
-    strikes = [{"user_id": uids[e.user], "event_id": e.id, "time": min(e.time, now + FUTURE_SLACK),
-                "status": m.STRIKE_ACTIVE} for e in counting]
-    db.execute(_insert(db, m.Strike.__table__).on_conflict_do_nothing(index_elements=["event_id"]), strikes)
-    out.strikes = len(counting)
-    actor = token_actor(reporter)
-    audits = [{"time": now, "actor": actor, "action": "strike.give", "subject": f"user:{e.user}",
-               "detail": {"event": e.id, "category": e.category, "outcome": e.outcome, "rules": e.rules}}
-              for e in counting]
-    notes = []
-    for u in users:
-        uid = uids[u]
-        before = policy.standing(prior[uid], now)
-        after = policy.standing(prior[uid] + [s["time"] for s in strikes if s["user_id"] == uid], now)
-        if after.standing != before.standing:
-            out.standing_changes[u] = (before.standing, after)
-            audits.append({"time": now, "actor": "system", "action": "standing.change", "subject": f"user:{u}",
-                           "detail": {"from": before.standing, "to": after.standing, "strikes": after.strikes,
-                                      "policy_version": policy.version}})
-            notes.append({"user_id": uid, "kind": "standing", "link": "/me", "created_at": now,
-                          "message": f"Your standing is now {after.standing}: {after.consequence}"})
-    db.execute(m.AuditEntry.__table__.insert(), audits)
-    if notes:
-        db.execute(m.Notification.__table__.insert(), notes)
-    return out
-
-
-_PG_INSERT_EVENTS = text(
-    "INSERT INTO events SELECT * FROM json_populate_recordset(NULL::events, CAST(:rows AS json)) "
-    "ON CONFLICT (id) DO NOTHING RETURNING id")
-
-
-def _insert_events(db: DB, *, rows: list[dict[str, Any]], now: datetime, reporter_id: int | None) -> set[str]:
-    """Insert event rows, skipping ids already stored; the ids this call inserted.
-
-    PostgreSQL: one statement whatever the batch size: the rows travel as one JSON
-    document that the server turns into event rows, RETURNING the ids actually inserted. Elsewhere: an executemany with ON CONFLICT DO NOTHING; when its row
-    count shows a concurrent request stored some ids first, ours are found exactly by this
-    request's ``received_at`` and reporter."""
-    if not rows:
-        return set()
-    if db.get_bind().dialect.name == "postgresql":
-        return set(db.scalars(_PG_INSERT_EVENTS, {"rows": orjson.dumps(rows).decode()}))
-    ids = [r["id"] for r in rows]
-    known = set(db.scalars(select(m.Event.id).where(m.Event.id.in_(ids))))
-    rows = [r for r in rows if r["id"] not in known]
-    if not rows:
-        return set()
-    n = db.execute(_insert(db, m.Event.__table__).on_conflict_do_nothing(index_elements=["id"]), rows).rowcount
-    if n == len(rows):
-        return {r["id"] for r in rows}
-    return set(db.scalars(select(m.Event.id).where(m.Event.id.in_([r["id"] for r in rows]),
-                                                   m.Event.received_at == now, m.Event.reporter_id == reporter_id)))
-
-
-def _counts(e: EventIn) -> bool:
-    return EventShape(source=e.source, outcome=e.outcome, action=e.action, attribution=e.attribution).counts_against_user
-
-
-def token_actor(token: m.ApiToken | None) -> str:
+def token_actor(token: m.ApiToken | TokenInfo | None) -> str:
     return f"token:{token.id} ({token.name})" if token else "system"
 
 
@@ -357,7 +244,7 @@ def review_appeal(db: DB, *, appeal: m.Appeal, reviewer: m.User, decision: str, 
         db.execute(update(m.Strike).where(m.Strike.event_id == event.id, m.Strike.status == m.STRIKE_ACTIVE)
                    .values(status=m.STRIKE_DISMISSED, dismissed_at=now))
         if event.content_hash:
-            db.execute(_insert(db, m.AllowlistEntry).on_conflict_do_nothing(index_elements=["content_hash"]),
+            db.execute(insert_for(db, m.AllowlistEntry).on_conflict_do_nothing(index_elements=["content_hash"]),
                        [{"content_hash": event.content_hash, "reason": note or "appeal dismissed",
                          "added_by": reviewer.name, "appeal_id": appeal.id, "created_at": now}])
             audit(db, actor=actor, action="allowlist.add", subject=f"hash:{event.content_hash}",

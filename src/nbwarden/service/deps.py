@@ -1,8 +1,9 @@
 """Typed dependencies: the service, a database session, and who is calling.
 
-Dependencies that only look at what is already loaded are ``async`` so they run on the
-event loop instead of costing a thread hop each; those that touch the database are plain
-functions (FastAPI runs them in its thread pool).
+Dependencies are ``async`` so they run on the event loop instead of costing a thread hop
+each (a hop costs about as much CPU as a small ingest); what touches the database inside
+them goes to the thread pool explicitly, and only when it has to: a session is opened
+without I/O, and a reporter's token is usually in the token cache (``tokens.py``).
 
 Callers are one of: a browser login (cookie; a local account or a JupyterHub OAuth login),
 an API token (reporters: servers and node agents; the hub), or nobody. Rules:
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session as DB
 
 from . import crud
 from . import models as m
 from .context import Service
+from .tokens import TokenInfo
 
 SESSION_COOKIE = "nbwarden-session"
 ROLE_RANK = {"user": 0, "reviewer": 1, "operator": 2}
@@ -38,9 +41,17 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def get_db(svc: ServiceDep) -> Iterator[DB]:
-    with svc.sessionmaker() as db:
+async def get_db(svc: ServiceDep) -> AsyncIterator[DB]:
+    """The request's session. Closing one whose transaction is still open (a read, or a
+    failed write) rolls back, which is I/O, so that close happens in the thread pool."""
+    db = svc.sessionmaker()
+    try:
         yield db
+    finally:
+        if db.in_transaction():
+            await run_in_threadpool(db.close)
+        else:
+            db.close()
 
 
 DBDep = Annotated[DB, Depends(get_db)]
@@ -49,7 +60,7 @@ DBDep = Annotated[DB, Depends(get_db)]
 @dataclass
 class Principal:
     user: m.User | None = None
-    token: m.ApiToken | None = None
+    token: TokenInfo | None = None
     session: m.Session | None = None
 
     @property
@@ -82,13 +93,23 @@ def route_path(request: Request) -> str:
     return path[len(base):] or "/" if base and (path == base or path.startswith(base + "/")) else path
 
 
-def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | None:
+def _check_token(db: DB, svc: Service, plain: str) -> TokenInfo | None:
+    row = crud.token_from_plaintext(db, token=plain)
+    if row is None:
+        return None
+    info = TokenInfo.of(row)
+    svc.tokens.put(plain, info)
+    return info
+
+
+async def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() not in ("bearer", "token") or not value.strip():
             raise HTTPException(401, "Authorization must be 'Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
-        token = crud.token_from_plaintext(db, token=value.strip())
+        plain = value.strip()
+        token = svc.tokens.get(plain) or await run_in_threadpool(_check_token, db, svc, plain)
         if token is None:
             raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
         wait = svc.limiter.take(("token", token.id))
@@ -99,7 +120,7 @@ def get_principal(request: Request, db: DBDep, svc: ServiceDep) -> Principal | N
         return p
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        sess = crud.session_from_cookie(db, cookie=cookie)
+        sess = await run_in_threadpool(lambda: crud.session_from_cookie(db, cookie=cookie))
         if sess is not None:
             if request.method not in SAFE_METHODS and route_path(request).startswith("/api/"):
                 sent = request.headers.get("x-csrf-token", "")

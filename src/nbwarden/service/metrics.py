@@ -1,10 +1,14 @@
-"""Prometheus metrics. Counters are kept in the process; the appeal queue is read from the
-database at scrape time so every replica reports the same truth."""
+"""Prometheus metrics. Counters are kept in the process, or, when ``PROMETHEUS_MULTIPROC_DIR``
+is set (``nbwarden serve --workers N`` sets it), in files there that every worker of one
+service adds up at scrape time, so any worker answers the service's totals. The appeal queue
+is read from the database at scrape time so every replica reports the same truth."""
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -38,7 +42,14 @@ class Metrics:
         self.answer_seconds = Histogram("nbwarden_appeal_answer_seconds", "Time from appeal to review decision, "
                                         "seconds", buckets=(60, 600, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400),
                                         registry=self.registry)
-        self.registry.register(_QueueCollector(queue_stats))
+        self.queue = _QueueCollector(queue_stats)
+        self.registry.register(self.queue)
+        self.shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.shared_dir:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, self.shared_dir)
+        every_worker.register(self.queue)
+        return generate_latest(every_worker)

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
                                    "(429 above it). Example: 50")
     rate_burst: int = Field(200, description="Requests one API token may make at once before the rate "
                             "applies. Example: 200")
+    token_cache_seconds: float = Field(5.0, description="How long a service process trusts an API token it has "
+                                       "checked, in seconds, before asking the database again; a revoked token stops "
+                                       "working within this time in every process (at once in the one that revoked "
+                                       "it). 0 checks every request. Example: 5")
     session_hours: float = Field(12.0, description="Lifetime of a browser login, in hours. Example: 12")
     hub_api_url: str | None = Field(None, description="JupyterHub API URL; set when run as a hub service "
                                     "(JUPYTERHUB_API_URL is used too). Example: http://127.0.0.1:8081/hub/api")

@@ -105,7 +105,9 @@ async def oauth_callback(request: Request, svc: ServiceDep, code: str, state: st
             crud.audit(db, actor="hub", action="role.sync", subject=f"user:{user.name}",
                        detail={"from": user.role, "to": role})
             user.role = role
-        return start_session(request, svc, db, user, nxt)
+        resp = start_session(request, svc, db, user, nxt)
+    resp.delete_cookie(oauth.STATE_COOKIE, path=oauth.auth.base_url or "/")  # a login state is used once
+    return resp
 
 
 @router.post("/login")

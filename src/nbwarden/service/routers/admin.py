@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response
 
 from .. import crud
-from ..deps import DBDep, OperatorDep, PrincipalDep
+from ..deps import DBDep, OperatorDep, PrincipalDep, ServiceDep
 from ..schemas import AccountIn, TokenIn, TokenOut
 
 router = APIRouter(prefix="/api", tags=["admin"])
@@ -39,10 +39,13 @@ def get_tokens(db: DBDep, p: OperatorDep) -> list[TokenOut]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(db: DBDep, p: OperatorDep, token_id: int) -> Response:
+def delete_token(svc: ServiceDep, db: DBDep, p: OperatorDep, token_id: int) -> Response:
+    """Revoke a token: refused at once by this process, within ``token_cache_seconds`` by
+    the service's other processes."""
     if not crud.revoke_token(db, token_id=token_id, actor=p.actor):
         raise HTTPException(404, "no such token")
     db.commit()
+    svc.tokens.forget(token_id)
     return Response(status_code=204)
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 
 from .. import crud
+from ..ingest import ingest
 from ..deps import DBDep, PersonDep, Principal, PrincipalDep, ServiceDep, scope
 from ..schemas import AppealIn, AppealOut, EventIn, EventOut, IngestResult
 from .views import appeal_out, event_out
@@ -37,10 +39,10 @@ def post_events(svc: ServiceDep, db: DBDep, p: Reporter,
                 e.server = tok.bound_server
             elif e.server != tok.bound_server:
                 raise HTTPException(403, f"this token reports for server {tok.bound_server!r} only")
-    res = crud.ingest(db, events=events, reporter=tok, policy=svc.policy)
+    res = ingest(db, events=events, reporter=tok, policy=svc.policy)
     db.commit()
-    for e in res.stored:
-        svc.metrics.events.labels(e.category or "none", e.action).inc()
+    for (category, action), n in Counter((e.category or "none", e.action) for e in res.stored).items():
+        svc.metrics.events.labels(category, action).inc(n)
     svc.metrics.duplicates.inc(res.duplicates)
     svc.metrics.strikes.inc(res.strikes)
     svc.after_standing_changes(res.standing_changes)
