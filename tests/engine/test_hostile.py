@@ -68,3 +68,15 @@ def test_evidence_at_the_end_of_a_file_past_every_cap(engine):
     r = engine.scan_bytes(code.encode(), "huge.py")
     assert time.process_time() - t < 60
     assert r.error is None and "NBW201" in {f.rule_id for f in r.findings}
+
+
+def test_partial_parse_is_bounded():
+    """A file of many broken lines is not parsed line by line forever: past MAX_BLOCKS
+    top-level blocks, or MAX_BROKEN_BLOCKS failures, it is read as text like before."""
+    from nbwarden.engine.extract.python import MAX_BLOCKS, MAX_BROKEN_BLOCKS, _parse_blocks
+    many = "a b\n" * (MAX_BLOCKS + 1)
+    assert _parse_blocks(many) == (None, [(1, many)])
+    mostly_broken = "x = 1\n" + "a b\n" * (MAX_BROKEN_BLOCKS + 1)
+    assert _parse_blocks(mostly_broken) == (None, [(1, mostly_broken)])
+    tree, broken = _parse_blocks("x = 1\na b\ny = 2\n")
+    assert tree is not None and len(tree.body) == 2 and [first for first, _ in broken] == [2]

@@ -84,6 +84,8 @@ def python_facts(col, unit: Unit) -> None:
     _walk(col, unit, tree)
 
 
+MAX_BLOCKS = 5000  # top-level blocks parsed one by one at most (each failed parse costs ~20 µs)
+MAX_BROKEN_BLOCKS = 50
 _CONTINUES = re.compile(r"[ \t#)\]}]|(?:else|elif|except|finally)\b")
 
 
@@ -102,7 +104,7 @@ def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
             starts.append(i)
         if line.strip():
             prev = line
-    if len(starts) == 1:
+    if len(starts) == 1 or len(starts) > MAX_BLOCKS:
         return None, [(1, code)]
     body: list[ast.stmt] = []
     broken: list[tuple[int, str]] = []
@@ -111,6 +113,8 @@ def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
         tree = _parse(text)
         if tree is None:
             broken.append((a + 1, text))
+            if len(broken) > MAX_BROKEN_BLOCKS:  # not Python with a slip: read it all as text
+                return None, [(1, code)]
             continue
         ast.increment_lineno(tree, a)
         body.extend(tree.body)
