@@ -48,8 +48,9 @@ class Folder:
     assigned to them, so ``cmd = b64decode(x).decode(); os.system(cmd)`` folds ``cmd``."""
 
     def __init__(self, env: dict[str, ast.AST] | None = None, aliases: dict[str, str] | None = None):
-        self.env = env or {}
-        self.aliases = aliases or {}
+        # the caller's dicts themselves, not copies: a walk folds with what it has seen so far
+        self.env = env if env is not None else {}
+        self.aliases = aliases if aliases is not None else {}
 
     def fold(self, node: ast.AST) -> tuple[str | bytes | int, str] | None:
         """(value, how) or None when the value is not a constant. ``how`` is "" for a plain

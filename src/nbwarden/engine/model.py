@@ -44,7 +44,7 @@ class Fact:
         only when a finding shows it, not for every fact."""
         u = self.unit
         if u.hidden:
-            text = u.origin or u.code.strip().split("\n", 1)[0]
+            text = u.origin or _first_line(u.code)
         else:
             idx = self.line - u.line
             text = ""
@@ -57,8 +57,7 @@ class Fact:
                 else:
                     end = u.code.find("\n", start)
                     text = u.code[start:end if end >= 0 else len(u.code)]
-        text = text.strip()
-        return text if len(text) <= 200 else text[:197] + "..."
+        return _clip(text)
 
     def evidence(self, file: str | None = None) -> "Evidence":
         hidden = bool(self.unit.hidden)
@@ -104,7 +103,12 @@ class Evidence:
 
 
 def _first_line(code: str) -> str:
-    text = code.strip().split("\n", 1)[0].strip()
+    return _clip(code.strip().split("\n", 1)[0])
+
+
+def _clip(text: str) -> str:
+    """A line as evidence shows it: stripped, at most 200 characters."""
+    text = text.strip()
     return text if len(text) <= 200 else text[:197] + "..."
 
 

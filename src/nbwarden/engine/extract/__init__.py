@@ -156,10 +156,10 @@ class Collector:
         for body, offset, opener in heredocs:
             if not body.strip():
                 continue
-            is_python = ".py" in opener or "python" in opener or (
-                ("import " in body or "def " in body) and py._parse(body) is not None)
-            if is_python:
-                py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how))
+            says_python = ".py" in opener or "python" in opener
+            tree = py._parse(body) if says_python or "import " in body or "def " in body else None
+            if says_python or tree is not None:  # parsed once, here, not again by python_facts
+                py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how), tree)
             elif _DATA_FILE.search(opener) or body.lstrip()[:1] in ("{", "["):
                 # a config file written in place (a miner's pools, a proxy's users): its
                 # keys and values are strings the program will use, not commands

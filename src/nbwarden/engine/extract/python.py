@@ -53,9 +53,12 @@ def _parse(code: str) -> ast.Module | None:
         return None
 
 
-def python_facts(col, unit: Unit) -> None:
+def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
+    """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
+    had to parse it to know it is Python, so it is not parsed twice."""
     code = unit.code
-    tree = _parse(code)
+    if tree is None:
+        tree = _parse(code)
     if tree is None and has_ipython_syntax(code):
         split = split_cell(code)
         for text, line in split.shell:
@@ -211,6 +214,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
     calls: list[tuple[ast.Call, str]] = []
+    folder = Folder(env, aliases)  # one per walk: it reads env and aliases as they grow
     base = unit.line - 1
     fact = col.fact
     info_of = _NODE_INFO.get
@@ -279,7 +283,10 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             if type(target) is ast.Name:
                 env[target.id] = node.value
             elif type(target) is ast.Attribute:
-                _module_setting(col, unit, target, node.value, aliases, env, base + node.lineno)
+                owner = _module_owner(target, aliases)
+                if owner:
+                    fact("kwarg", f"{owner}:{target.attr}={_setting_value(node.value, folder)}", unit,
+                         base + node.lineno)
         elif k == _DEF:
             fact("define", node.name, unit, base + node.lineno)
             body = node.body
@@ -296,7 +303,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                     skip.add(id(v))
                     has_const = True
             if has_const:
-                r = Folder(env, aliases).fold(node)
+                r = folder.fold(node)
                 if r is not None and isinstance(r[0], str):
                     col.string(r[0], unit, base + node.lineno, decode_literal=False)
         elif k == _BINOP:
@@ -307,32 +314,34 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 skip.add(id(left))
                 left = left.left
             if type(left) in (ast.Constant, ast.Name, ast.Call):
-                r = Folder(env, aliases).fold(node)
+                r = folder.fold(node)
                 if r is not None and isinstance(r[0], str) and r[1]:
                     _hidden_string(col, unit, r, base + node.lineno)
-    folder = Folder(env, aliases)
     for node, name in calls:
         _call(col, unit, node, name, folder, base + node.lineno)
 
 
-def _module_setting(col, unit: Unit, target: ast.Attribute, value: ast.AST, aliases: dict[str, str],
-                    env: dict[str, ast.AST], line: int) -> None:
+def _module_owner(target: ast.Attribute, aliases: dict[str, str]) -> str | None:
     """`tool.globals.source_path = "face.jpg"` configures an imported module the way a
-    keyword argument configures a call (roop-style tools are driven this way): recorded as
-    the kwarg fact "globals:source_path=face.jpg". Only for objects rooted in an import, so
-    `self.x = y` in class code adds nothing."""
+    keyword argument configures a call (roop-style tools are driven this way), and is
+    recorded as the kwarg fact "globals:source_path=face.jpg". The owner ("globals") only
+    for objects rooted in an import, so `self.x = y` in class code adds nothing."""
     root = target.value
     while type(root) is ast.Attribute:
         root = root.value
     if type(root) is not ast.Name or root.id not in aliases:
-        return
-    owner = _dotted(target.value, aliases).rsplit(".", 1)[-1]
-    if type(value) is ast.Constant and isinstance(value.value, (str, bool, int, float)):
-        shown = value.value
-    else:
-        folded = Folder(env, aliases).fold(value) if type(value) in (ast.BinOp, ast.JoinedStr, ast.Name) else None
-        shown = folded[0] if folded is not None and isinstance(folded[0], (str, int)) else "?"
-    col.fact("kwarg", f"{owner}:{target.attr}={shown}", unit, line)
+        return None
+    return _dotted(target.value, aliases).rsplit(".", 1)[-1]
+
+
+def _setting_value(v: ast.AST, folder: Folder):
+    """The value of a keyword argument or module setting as a kwarg fact shows it: the
+    constant, a split or hidden constant folded back, or "?" when unknown (the keyword is
+    the library's API, which an evader cannot rename)."""
+    if type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
+        return v.value
+    folded = folder.fold(v) if type(v) in (ast.BinOp, ast.JoinedStr, ast.Call, ast.Name) else None
+    return folded[0] if folded is not None and isinstance(folded[0], (str, int)) else "?"
 
 
 def _skip_literal(node: ast.AST, skip: set[int]) -> None:
@@ -359,17 +368,8 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
     short = name.rsplit(".", 1)[-1]
     col.fact("call", name, unit, line)
     for kw in node.keywords:
-        if not kw.arg:
-            continue
-        v = kw.value
-        if type(v) is ast.Constant and isinstance(v.value, (str, bool, int, float)):
-            col.fact("kwarg", f"{short}:{kw.arg}={v.value}", unit, line)
-            continue
-        folded = folder.fold(v) if type(v) in (ast.BinOp, ast.JoinedStr, ast.Call, ast.Name) else None
-        if folded is not None and isinstance(folded[0], (str, int)):  # split or hidden constant
-            col.fact("kwarg", f"{short}:{kw.arg}={folded[0]}", unit, line)
-        else:  # the keyword is the library's API, which an evader cannot rename; the value is unknown
-            col.fact("kwarg", f"{short}:{kw.arg}=?", unit, line)
+        if kw.arg:
+            col.fact("kwarg", f"{short}:{kw.arg}={_setting_value(kw.value, folder)}", unit, line)
     if not node.args or (name not in _SPECIAL_CALLS and short not in _SPECIAL_SHORT):
         return
     arg0 = node.args[0]
