@@ -55,7 +55,6 @@ class CellVerdict:
     message: str = ""  # the sentence the user reads when the cell is refused
     consequence: str = ""  # what the ladder says this brings
     decision: Decision | None = None
-    report: Report | None = None
     detail: dict[str, Any] = field(default_factory=dict)  # recorded with the event
     event_id: str | None = None  # fixed for ran-anyway, so a repeated report counts once
     events: list[Event] = field(default_factory=list)  # to record once the user has the answer
@@ -120,16 +119,18 @@ class Guard:
         """Decide one execute_request, remember the cell in the kernel's context only when it
         runs, and record the decision. Never raises."""
         tier = self.tier_of(user)
-        digest = code_hash(code)
         mem = self.memory(kernel_id)
         with mem.lock:
             saved = _snapshot(mem.context)
             report, err = self._check(code, mem.context, remember=True, cwd=cwd)
             if err is not None:
                 _restore(mem.context, saved)
-                return self._engine_error(err, kernel_id=kernel_id, user=user, tier=tier, digest=digest, path=path)
+                return self._engine_error(err, kernel_id=kernel_id, user=user, tier=tier, digest=code_hash(code),
+                                          path=path)
             decision = self.policy.decide(report, tier)
-            verdict = self._verdict(decision, report, kernel_id=kernel_id, digest=digest, user=user,
+            # the cell's hash serves tokens and events only: an allowed cell (most) needs neither
+            digest = code_hash(code) if decision.action != "allow" else None
+            verdict = self._verdict(decision, kernel_id=kernel_id, digest=digest, user=user,
                                     override=override)
             if not verdict.run:
                 _restore(mem.context, saved)
@@ -141,25 +142,25 @@ class Guard:
             self.forget(kernel_id)
         return verdict
 
-    def _verdict(self, decision: Decision, report: Report, *, kernel_id, digest, user, override) -> CellVerdict:
+    def _verdict(self, decision: Decision, *, kernel_id, digest, user, override) -> CellVerdict:
         act = decision.action
         if act == "allow":
-            return CellVerdict(True, ALLOWED, act, decision=decision, report=report)
+            return CellVerdict(True, ALLOWED, act, decision=decision)
         if act == "log":
-            return CellVerdict(True, "logged", act, decision=decision, report=report)
+            return CellVerdict(True, "logged", act, decision=decision)
         consequence = self.consequence(user, act)
         if act == "warn" and override is not None:
             nonce, why = self.tokens.redeem(override, kernel_id, digest)
             if nonce is not None:
-                return CellVerdict(True, "ran-anyway", act, decision=decision, report=report,
+                return CellVerdict(True, "ran-anyway", act, decision=decision,
                                    consequence=consequence, event_id=ran_anyway_event_id(nonce))
             return CellVerdict(False, "warned", act, f"{decision.message} (Not run: {why}.)", consequence,
-                               decision, report, detail={"override_refused": why})
+                               decision, detail={"override_refused": why})
         outcome = {"warn": "warned", "block": "blocked", "terminate": "terminated"}[act]
         message = decision.message
         if override is not None and act != "warn":
             message += " (Run anyway does not apply: this category cannot be overridden on your tier.)"
-        return CellVerdict(False, outcome, act, message, consequence, decision, report)
+        return CellVerdict(False, outcome, act, message, consequence, decision)
 
     def _engine_error(self, err: str, *, kernel_id, user, tier, digest, path) -> CellVerdict:
         detail = {"engine_error": err, "on_engine_error": "open" if self.fail_open else "closed"}
@@ -226,14 +227,14 @@ class Guard:
         if act in ("allow", "log"):
             if act == "log":
                 self.record("logged", decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier)
-            return CellVerdict(True, ALLOWED if act == "allow" else "logged", act, decision=decision, report=report)
+            return CellVerdict(True, ALLOWED if act == "allow" else "logged", act, decision=decision)
         outcome = "warned" if act == "warn" else "blocked"
         consequence = self.consequence(user, "block")  # before this refusal is recorded
         self.record(outcome, decision, user=user, kernel_id=f"terminal:{terminal}", digest=digest, tier=tier,
                     detail={"via": "terminal"})
         return CellVerdict(False, outcome, act, decision.message.replace("you may cancel or run it anyway",
                                                                           "it was not run"),
-                           consequence, decision, report)
+                           consequence, decision)
 
     # -- the REST path ------------------------------------------------------------------------------
     def check_only(self, *, code: str, kernel_id: str | None, user: str | None, path: str | None = None,
@@ -241,12 +242,7 @@ class Guard:
         """What would happen to this cell, without remembering it (the front end asks
         before it sends). Issues an override token when the answer is warn."""
         tier = self.tier_of(user)
-        if kernel_id:
-            mem = self.memory(kernel_id)
-            with mem.lock:
-                report, err = self._check(code, mem.context, remember=False, cwd=cwd)
-        else:
-            report, err = self._check(code, self.engine.new_context(), remember=False, cwd=cwd)
+        report, err = self._check_without_remembering(code, kernel_id, cwd)
         if err is not None:
             act = "allow" if self.fail_open else "block"
             msg = ("nbwarden could not check this cell (%s); it will run." if self.fail_open else
@@ -266,15 +262,24 @@ class Guard:
                 "consequence": self.consequence(user, decision.action), "policy_url": self.policy.url,
                 "override_token": token}
 
+    def _check_without_remembering(self, code: str, kernel_id: str | None,
+                                   cwd: str | None) -> tuple[Report | None, str | None]:
+        """The REST paths' check: read with the kernel's context (under its lock, since a
+        check still reorders the context's cache of seen cells) but not remembered."""
+        if not kernel_id:
+            return self._check(code, self.engine.new_context(), remember=False, cwd=cwd)
+        mem = self.memory(kernel_id)
+        with mem.lock:
+            return self._check(code, mem.context, remember=False, cwd=cwd)
+
     def record_choice(self, *, kernel_id: str | None, code: str, choice: str, user: str | None,
-                      path: str | None = None) -> None:
+                      path: str | None = None, cwd: str | None = None) -> None:
         """The user's answer to a warning: "cancelled" or "ran-anyway". A ran-anyway shares
         its event id with the one the websocket records when the cell arrives with its
         token, so the strike is counted once whichever report comes first."""
         tier = self.tier_of(user)
         digest = code_hash(code)
-        ctx = self.memory(kernel_id).context if kernel_id else self.engine.new_context()
-        report, err = self._check(code, ctx, remember=False)
+        report, err = self._check_without_remembering(code, kernel_id, cwd)
         decision = self.policy.decide(report, tier) if report is not None else None
         event_id = None
         if choice == "ran-anyway" and kernel_id:

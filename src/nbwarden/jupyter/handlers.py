@@ -48,6 +48,12 @@ class _Base(APIHandler):
                 raise web.HTTPError(400, f"field {key!r} must be {names}")
         return data
 
+    def _cwd(self, kernel_id: str | None) -> str | None:
+        """The kernel's working folder, where `%run x.py` finds its script."""
+        if not kernel_id or kernel_id not in self.kernel_manager:
+            return None
+        return kernel_cwd(self.kernel_manager.get_kernel(kernel_id), self.kernel_manager.root_dir)
+
 
 class CheckHandler(_Base):
     @web.authenticated
@@ -61,11 +67,6 @@ class CheckHandler(_Base):
                                                      path=d.get("path"), cell_index=d.get("cell_index"),
                                                      cwd=self._cwd(kid))))
 
-    def _cwd(self, kernel_id: str | None) -> str | None:
-        if not kernel_id or kernel_id not in self.kernel_manager:
-            return None
-        return kernel_cwd(self.kernel_manager.get_kernel(kernel_id), self.kernel_manager.root_dir)
-
 
 class DecisionHandler(_Base):
     @web.authenticated
@@ -76,8 +77,9 @@ class DecisionHandler(_Base):
             raise web.HTTPError(400, "field 'decision' must be \"cancelled\" or \"ran-anyway\"")
         if d["code"] is None:
             raise web.HTTPError(400, "field 'code' must be str")
-        self.guard.record_choice(kernel_id=d.get("kernel_id"), code=d["code"], choice=d["decision"],
-                                 user=self.user, path=d.get("path"))
+        kid = d.get("kernel_id")
+        self.guard.record_choice(kernel_id=kid, code=d["code"], choice=d["decision"], user=self.user,
+                                 path=d.get("path"), cwd=self._cwd(kid))
         self.set_status(204)
         self.finish()
 

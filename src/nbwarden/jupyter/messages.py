@@ -61,7 +61,10 @@ class Incoming:
         return len(code) if isinstance(code, str) else 0
 
 
-def parse(frame: str | bytes, *, v1: bool, header_for: tuple[str, ...] = ("shell", "control")) -> Incoming:
+_HEADER_READ_FOR = ("shell", "control")  # channels whose header the guard reads; others pass untouched
+
+
+def parse(frame: str | bytes, *, v1: bool) -> Incoming:
     if v1:
         if not isinstance(frame, (bytes, bytearray, memoryview)):
             raise Malformed("text frame on the binary v1 protocol")
@@ -78,7 +81,7 @@ def parse(frame: str | bytes, *, v1: bool, header_for: tuple[str, ...] = ("shell
             channel, parts = deserialize_msg_from_ws_v1(frame)
         except (UnicodeDecodeError, ValueError) as e:
             raise Malformed(f"cannot split the frame: {e}") from None
-        if channel not in header_for:
+        if channel not in _HEADER_READ_FOR:
             return Incoming(channel, None, None, parts=parts)
         if len(parts) < 4:
             raise Malformed("fewer than four message parts")
