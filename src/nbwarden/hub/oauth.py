@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 
+from ..service.security import sign
+
 STATE_COOKIE = "nbwarden-oauth-state"
 LOGIN_SECONDS = 600  # how long a started login may take
 
@@ -48,11 +50,11 @@ class HubLogin:
 
     def _seal(self, value: list) -> str:
         body = base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-        return body + "." + hmac.new(self.key, body.encode(), "sha256").hexdigest()
+        return body + "." + sign(self.key, body.encode())
 
     def _unseal(self, cookie: str) -> list | None:
         body, _, mac = cookie.rpartition(".")
-        if not body or not hmac.compare_digest(mac, hmac.new(self.key, body.encode(), "sha256").hexdigest()):
+        if not body or not hmac.compare_digest(mac, sign(self.key, body.encode())):
             return None
         try:
             return json.loads(base64.urlsafe_b64decode(body))

@@ -149,18 +149,20 @@ def standing(db: DB, *, user_id: int | None, policy: Policy, now: datetime | Non
     return policy.standing(times, now)
 
 
-def standing_reason(db: DB, *, user_id: int | None, policy: Policy, now: datetime | None = None) -> str:
-    """The strikes behind a standing in words: "3 strikes in 30 days: mining (2026-11-25), ..."."""
-    if user_id is None:
-        return ""
+def standing_with_reason(db: DB, *, user_id: int | None, policy: Policy,
+                         now: datetime | None = None) -> tuple[Standing, str]:
+    """A standing and the strikes behind it in words ("3 strikes in 30 days: mining
+    (2026-11-25), ..."), from one query."""
     now = now or utcnow()
-    rows = db.execute(select(m.Strike.time, m.Event.category, m.Event.outcome).join(m.Event, m.Event.id == m.Strike.event_id)
-                      .where(m.Strike.user_id == user_id, m.Strike.status == m.STRIKE_ACTIVE,
-                             m.Strike.time >= now - policy.window).order_by(m.Strike.time)).all()
+    rows = [] if user_id is None else db.execute(
+        select(m.Strike.time, m.Event.category, m.Event.outcome).join(m.Event, m.Event.id == m.Strike.event_id)
+        .where(m.Strike.user_id == user_id, m.Strike.status == m.STRIKE_ACTIVE,
+               m.Strike.time >= now - policy.window).order_by(m.Strike.time)).all()
+    st = policy.standing([t for t, _, _ in rows], now)
     if not rows:
-        return ""
+        return st, ""
     items = ", ".join(f"{c or 'uncategorised'} {o} ({t.date().isoformat()})" for t, c, o in rows)
-    return f"{len(rows)} strike{'s' if len(rows) != 1 else ''} in {policy.window.days} days: {items}"
+    return st, f"{len(rows)} strike{'s' if len(rows) != 1 else ''} in {policy.window.days} days: {items}"
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -302,8 +304,4 @@ def events_by_day(db: DB, *, since: datetime) -> list[tuple[str, str | None, str
         counts[k] = counts.get(k, 0) + 1
     return [(d, c, a, n) for (d, c, a), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2]))]
 
-
-def totals_by_category_action(db: DB) -> list[tuple[str | None, str, int]]:
-    return [tuple(r) for r in db.execute(select(m.Event.category, m.Event.action, func.count())
-                                          .group_by(m.Event.category, m.Event.action)).all()]
 

@@ -30,7 +30,7 @@ from .context import Service
 from .tokens import TokenInfo
 
 SESSION_COOKIE = "nbwarden-session"
-ROLE_RANK = {"user": 0, "reviewer": 1, "operator": 2}
+ROLE_RANK = {role: rank for rank, role in enumerate(m.ROLES)}  # each role includes those before it
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

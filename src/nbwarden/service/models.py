@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..events import utcnow
+
 ROLES = ("user", "reviewer", "operator")  # each includes the powers of the ones before it
 STRIKE_ACTIVE, STRIKE_DISMISSED = "active", "dismissed"
 APPEAL_OPEN, APPEAL_UPHELD, APPEAL_DISMISSED = "open", "upheld", "dismissed"
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):

@@ -20,7 +20,8 @@ from ..deps import (SESSION_COOKIE, route_path, DBDep, FormPersonDep, MaybePrinc
                     user_visible_to)
 from ..models import utcnow
 from ..security import verify_password
-from ..routers.appeals import decide_appeal
+from ..routers.appeals import decide_appeal, open_appeal
+from ..routers.events import visible_event
 from . import charts
 
 router = APIRouter(include_in_schema=False)
@@ -175,9 +176,7 @@ def user_page(request: Request, svc: ServiceDep, db: DBDep, p: PersonDep, name: 
 
 @router.get("/events/{event_id}")
 def event_page(request: Request, db: DBDep, p: PersonDep, event_id: str):
-    ev = crud.get_event(db, event_id=event_id)
-    if ev is None or not (p.is_reviewer or (ev.user is not None and ev.user.name == p.user.name)):
-        raise HTTPException(404, "no such event")
+    ev = visible_event(db, p, event_id)
     appeals = [a for a in crud.user_appeals(db, user_id=ev.user_id) if a.event_id == ev.id] if ev.user_id else []
     return render(request, "event.html", me=p, ev=ev, strike=crud.strike_status(db, event_ids=[ev.id]).get(ev.id),
                   appeals=appeals, can_appeal=p.is_self(ev.user.name if ev.user else "")
@@ -187,16 +186,7 @@ def event_page(request: Request, db: DBDep, p: PersonDep, event_id: str):
 @router.post("/events/{event_id}/appeal")
 def appeal_form(request: Request, svc: ServiceDep, db: DBDep, p: FormPersonDep, event_id: str,
                 message: str = Form(..., min_length=1, max_length=5000)):
-    ev = crud.get_event(db, event_id=event_id)
-    if ev is None or ev.user is None or ev.user.name != p.user.name:
-        raise HTTPException(404, "no such event")
-    try:
-        appeal = crud.create_appeal(db, user=p.user, event=ev, message=message)
-    except crud.Conflict as e:
-        raise HTTPException(409, str(e)) from None
-    db.commit()
-    svc.webhooks.send("appeal.opened", {"appeal": appeal.id, "user": p.user.name, "event": ev.id,
-                                        "review_url": svc.url(f"/appeals/{appeal.id}")})
+    open_appeal(svc, db, user=p.user, event_id=event_id, message=message)
     return _redirect(request, f"/events/{event_id}")
 
 
@@ -224,11 +214,7 @@ def review_form(request: Request, svc: ServiceDep, db: DBDep, p: FormPersonDep, 
                 decision: str = Form(..., pattern="^(uphold|dismiss)$"), note: str = Form("", max_length=5000)):
     if not p.is_reviewer:
         raise HTTPException(403, "reviewers only")
-    a = decide_appeal(db, appeal_id=appeal_id, reviewer=p.user, decision=decision, note=note)
-    db.commit()
-    svc.metrics.answer_seconds.observe((a.decided_at - a.created_at).total_seconds())
-    svc.webhooks.send("appeal.decided", {"appeal": a.id, "user": a.user.name, "decision": decision,
-                                         "reviewer": p.user.name})
+    decide_appeal(svc, db, appeal_id=appeal_id, reviewer=p.user, decision=decision, note=note)
     return _redirect(request, "/queue")
 
 

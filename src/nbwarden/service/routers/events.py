@@ -11,6 +11,7 @@ from .. import crud
 from ..ingest import ingest
 from ..deps import DBDep, PersonDep, Principal, PrincipalDep, ServiceDep, scope
 from ..schemas import AppealIn, AppealOut, EventIn, EventOut, IngestResult
+from .appeals import open_appeal
 from .views import appeal_out, event_out
 
 router = APIRouter(prefix="/api", tags=["events"])
@@ -71,14 +72,4 @@ def get_event(db: DBDep, p: PrincipalDep, event_id: str) -> EventOut:
 @router.post("/events/{event_id}/appeal", response_model=AppealOut, status_code=201)
 def appeal_event(svc: ServiceDep, db: DBDep, p: PersonDep, event_id: str, body: AppealIn) -> AppealOut:
     """Appeal an event of one's own, with a message for the reviewer."""
-    ev = crud.get_event(db, event_id=event_id)
-    if ev is None or ev.user is None or ev.user.name != p.user.name:
-        raise HTTPException(404, "no such event")
-    try:
-        appeal = crud.create_appeal(db, user=p.user, event=ev, message=body.message)
-    except crud.Conflict as e:
-        raise HTTPException(409, str(e)) from None
-    db.commit()
-    svc.webhooks.send("appeal.opened", {"appeal": appeal.id, "user": p.user.name, "event": ev.id,
-                                        "review_url": svc.url(f"/appeals/{appeal.id}")})
-    return appeal_out(appeal)
+    return appeal_out(open_appeal(svc, db, user=p.user, event_id=event_id, message=body.message))

@@ -15,10 +15,9 @@ router = APIRouter(prefix="/api", tags=["users"])
 
 def standing_out(svc, db, name: str) -> StandingOut:
     user = crud.get_user(db, name=name)
-    st = crud.standing(db, user_id=user.id if user else None, policy=svc.policy)
+    st, reason = crud.standing_with_reason(db, user_id=user.id if user else None, policy=svc.policy)
     return StandingOut(user=name, standing=st.standing, strikes=st.strikes, consequence=st.consequence,
-                       next_consequence=st.next_consequence,
-                       reason=crud.standing_reason(db, user_id=user.id if user else None, policy=svc.policy),
+                       next_consequence=st.next_consequence, reason=reason,
                        suspended=st.standing == "suspended",
                        appeal_url=svc.url("/me"), policy_url=svc.policy.url)
 
