@@ -216,3 +216,18 @@ def test_a_cell_run_again_is_checked_as_if_new(engine):
         assert engine.check_cell(code, cached, remember=remember).to_dict() == \
             engine.check_cell(code, fresh, remember=remember).to_dict(), code
     assert cached.seen and not any(k[1].startswith("!") for k in cached.seen), "shell cells are never replayed"
+
+
+def test_rollback_forgets_a_refused_cell_exactly(engine):
+    def state():
+        return {leaf: [f.value for f in fs] for leaf, fs in ctx.hits.items()}, dict(ctx.waivers), ctx.cells
+
+    ctx = engine.new_context()
+    engine.check_cell("!wget https://example.org/x/svc && chmod +x svc", ctx)
+    before = state()
+    mark = ctx.checkpoint()
+    engine.check_cell(f"# nbwarden: allow NBW202 -- test\n!{MINER}", ctx)
+    after = state()
+    assert after[0] != before[0] and after[1] != before[1] and after[2] == before[2] + 1
+    ctx.rollback(mark)
+    assert state() == before

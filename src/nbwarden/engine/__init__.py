@@ -54,6 +54,20 @@ class CellContext:
         self.waivers.update(waivers)
         self.cells += 1
 
+    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], int]:
+        """A mark to roll back to when a checked cell is refused and must be forgotten.
+        ``remember`` only extends lists and adds keys, so lengths suffice: no copy of the
+        remembered facts on every cell."""
+        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.cells
+
+    def rollback(self, mark: tuple[dict[int, int], dict[str, str], int]) -> None:
+        lengths, waivers, cells = mark
+        for leaf in [leaf for leaf in self.hits if leaf not in lengths]:
+            del self.hits[leaf]
+        for leaf, n in lengths.items():
+            del self.hits[leaf][n:]
+        self.waivers, self.cells = waivers, cells
+
 
 class Engine:
     def __init__(self, rules: ruleset.RuleSet, threshold: float = DEFAULT_THRESHOLD):

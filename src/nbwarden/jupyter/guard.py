@@ -121,10 +121,10 @@ class Guard:
         tier = self.tier_of(user)
         mem = self.memory(kernel_id)
         with mem.lock:
-            saved = _snapshot(mem.context)
+            mark = mem.context.checkpoint()
             report, err = self._check(code, mem.context, remember=True, cwd=cwd)
             if err is not None:
-                _restore(mem.context, saved)
+                mem.context.rollback(mark)
                 return self._engine_error(err, kernel_id=kernel_id, user=user, tier=tier, digest=code_hash(code),
                                           path=path)
             decision = self.policy.decide(report, tier)
@@ -133,7 +133,7 @@ class Guard:
             verdict = self._verdict(decision, kernel_id=kernel_id, digest=digest, user=user,
                                     override=override)
             if not verdict.run:
-                _restore(mem.context, saved)
+                mem.context.rollback(mark)
         if verdict.outcome != ALLOWED:
             verdict.events.append(self.event(verdict.outcome, decision, user=user, kernel_id=kernel_id,
                                              digest=digest, tier=tier, path=path, detail=verdict.detail,
@@ -368,10 +368,3 @@ def _merge(findings: list, more: list) -> list:
 def ran_anyway_event_id(nonce: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"nbwarden:ran-anyway:{nonce}").hex
 
-
-def _snapshot(ctx: CellContext):
-    return {k: list(v) for k, v in ctx.hits.items()}, dict(ctx.waivers), ctx.cells
-
-
-def _restore(ctx: CellContext, saved) -> None:
-    ctx.hits, ctx.waivers, ctx.cells = saved

@@ -44,15 +44,14 @@ class PolicyTransformer(ast.NodeTransformer):
             source = ast.unparse(node)
             if self._context is None:
                 self._context = s.engine.new_context()
-            saved = ({k: list(v) for k, v in self._context.hits.items()}, dict(self._context.waivers),
-                     self._context.cells)
+            mark = self._context.checkpoint()
             report = s.engine.check_cell(source, self._context)
             if report.error:
                 return None
             decision = s.policy.decide(report, s.tier)
             if decision.action not in REFUSED:
                 return None
-            self._context.hits, self._context.waivers, self._context.cells = saved
+            self._context.rollback(mark)
             s.reporter.report(Event(
                 source="kernel", outcome="blocked", action=decision.action, user=s.user, server=s.server,
                 kernel=s.kernel, tier=decision.tier, category=decision.category,
