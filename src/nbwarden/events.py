@@ -37,6 +37,15 @@ class Event:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     time: str = field(default_factory=lambda: utcnow().isoformat())
 
+    @classmethod
+    def of_decision(cls, decision, *, source: str, outcome: str, **fields: Any) -> "Event":
+        """An event recording a policy decision (``nbwarden.policy.Decision``): its action,
+        tier, category, confidence, rules and findings; ``fields`` add or override the rest."""
+        return cls(**{"source": source, "outcome": outcome, "action": decision.action, "tier": decision.tier,
+                      "category": decision.category, "confidence": round(decision.confidence, 3),
+                      "rules": sorted({f.rule_id for f in decision.findings}),
+                      "findings": [f.to_dict() for f in decision.findings], **fields})
+
     @property
     def counts_against_user(self) -> bool:
         """Dependency compromise never counts against the user; neither do mere logs."""

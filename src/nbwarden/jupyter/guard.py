@@ -339,13 +339,9 @@ class Guard:
         d = {k: v for k, v in (detail or {}).items() if v is not None}
         if path:
             d["path"] = path
-        ev = Event(source="jupyter", outcome=outcome, action=decision.action if decision else (action or "allow"),
-                   user=user, server=self.server, kernel=kernel_id, tier=tier,
-                   category=decision.category if decision else None,
-                   confidence=round(decision.confidence, 3) if decision else 0.0,
-                   rules=sorted({f.rule_id for f in decision.findings}) if decision else [],
-                   content_hash=digest, findings=[f.to_dict() for f in decision.findings] if decision else [],
-                   detail=d)
+        fields = dict(user=user, server=self.server, kernel=kernel_id, tier=tier, content_hash=digest, detail=d)
+        ev = (Event.of_decision(decision, source="jupyter", outcome=outcome, **fields) if decision else
+              Event(source="jupyter", outcome=outcome, action=action or "allow", **fields))
         if event_id:
             ev.id = event_id
         if ev.counts_against_user and user in self._strikes and ev.id not in self._counted:

@@ -140,12 +140,8 @@ def _report_if_flagged(s, report, text: str, detail: dict) -> None:
     digest = code_hash(text)
     if not _first_time(digest):
         return
-    s.reporter.report(Event(
-        source="kernel", outcome="reported", action=decision.action, user=s.user, server=s.server,
-        kernel=s.kernel, tier=decision.tier, category=decision.category,
-        confidence=round(decision.confidence, 3), rules=sorted({f.rule_id for f in decision.findings}),
-        content_hash=digest, findings=[f.to_dict() for f in decision.findings],
-        detail={**detail, "text": text[:500]}))
+    s.reporter.report(Event.of_decision(decision, source="kernel", outcome="reported", user=s.user, server=s.server,
+                                        kernel=s.kernel, content_hash=digest, detail={**detail, "text": text[:500]}))
 
 
 def _first_time(key: str) -> bool:

@@ -52,10 +52,7 @@ class PolicyTransformer(ast.NodeTransformer):
             if decision.action not in REFUSED:
                 return None
             self._context.rollback(mark)
-            s.reporter.report(Event(
-                source="kernel", outcome="blocked", action=decision.action, user=s.user, server=s.server,
-                kernel=s.kernel, tier=decision.tier, category=decision.category,
-                confidence=round(decision.confidence, 3), rules=sorted({f.rule_id for f in decision.findings}),
-                content_hash=code_hash(source), findings=[f.to_dict() for f in decision.findings],
-                detail={"via": "ast_transformer"}))
+            s.reporter.report(Event.of_decision(decision, source="kernel", outcome="blocked", user=s.user,
+                                                server=s.server, kernel=s.kernel, content_hash=code_hash(source),
+                                                detail={"via": "ast_transformer"}))
         return f"nbwarden: {decision.message}"

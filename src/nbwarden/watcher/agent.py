@@ -115,14 +115,12 @@ class Verdict:
         # the same process judged the same way is the same event, even from a restarted watcher
         eid = uuid.uuid5(uuid.NAMESPACE_URL, f"nbwarden-watch:{boot}:{p.pid}:{p.starttime}:{outcome}:"
                                              f"{self.decision.category}").hex
-        return Event(source="watcher", outcome=outcome, action=self.decision.action,
-                     user=o.user if o else None, server=(o.server or o.pod) if o else None,
-                     kernel=self.started_by.get("kernel_id") or f"pid:{p.pid}", tier=self.decision.tier,
-                     category=self.decision.category, confidence=round(self.decision.confidence, 3),
-                     rules=sorted({f.rule_id for f in self.decision.findings}),
-                     content_hash=hashlib.sha256(p.command.encode("utf-8", "replace")).hexdigest()[:32],
-                     findings=[f.to_dict() for f in self.decision.findings], attribution=self.attribution,
-                     detail={k: v for k, v in self.to_dict().items() if k not in ("findings",)}, id=eid)
+        return Event.of_decision(self.decision, source="watcher", outcome=outcome,
+                                 user=o.user if o else None, server=(o.server or o.pod) if o else None,
+                                 kernel=self.started_by.get("kernel_id") or f"pid:{p.pid}",
+                                 content_hash=hashlib.sha256(p.command.encode("utf-8", "replace")).hexdigest()[:32],
+                                 attribution=self.attribution,
+                                 detail={k: v for k, v in self.to_dict().items() if k not in ("findings",)}, id=eid)
 
 
 class Watcher:
