@@ -81,8 +81,8 @@ class Guard:
         self._max_kernels = kernel_contexts
         self._kernels: OrderedDict[str, KernelMemory] = OrderedDict()
         self._kernels_lock = threading.Lock()
-        self._strikes: dict[str, tuple[float, list[datetime]]] = {}
-        self._counted: set[str] = set()
+        # user -> (read at, strike times, ids of events already added to them since that read)
+        self._strikes: dict[str, tuple[float, list[datetime], set[str]]] = {}
 
     # -- who and where ------------------------------------------------------------------------
     def tier_of(self, user: str | None) -> str:
@@ -304,11 +304,10 @@ class Guard:
         now = time.monotonic()
         cached = self._strikes.get(user)
         if cached is None or now - cached[0] > STRIKES_TTL:
-            self._counted.clear()
             try:
-                cached = (now, self.reporter.strike_times(user))
+                cached = (now, self.reporter.strike_times(user), set())
             except Exception:  # a broken store must not break the warning
-                cached = (now, [])
+                cached = (now, [], set())
             self._strikes[user] = cached
         return cached[1]
 
@@ -344,9 +343,10 @@ class Guard:
               Event(source="jupyter", outcome=outcome, action=action or "allow", **fields))
         if event_id:
             ev.id = event_id
-        if ev.counts_against_user and user in self._strikes and ev.id not in self._counted:
-            self._counted.add(ev.id)  # a ran-anyway reported twice shares one id: one strike
-            self._strikes[user][1].append(datetime.fromisoformat(ev.time))
+        cached = self._strikes.get(user) if ev.counts_against_user else None
+        if cached is not None and ev.id not in cached[2]:
+            cached[2].add(ev.id)  # a ran-anyway reported twice shares one id: one strike
+            cached[1].append(datetime.fromisoformat(ev.time))
         return ev
 
 
