@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rewrite files the way an evader would, to measure recall that does not depend on names.
 
-usage: evade.py MANIFEST.tsv --corpus DIR --out DIR [--variants strip,rename,b64shell,split,all]
+usage: evade.py MANIFEST.tsv --corpus DIR --out DIR [--variants strip,rename,b64shell,split,all,decoy]
 
 For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so that
 `../shared/eval/score MANIFEST --corpus <out>/<variant>` scores that variant. Variants:
@@ -13,6 +13,8 @@ For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so t
             shell scripts -> `echo <b64> | base64 -d | bash`)
   split     split every string literal of 6+ characters into concatenated halves
   all       all four at once
+  decoy     add one unused line naming deepfake-detection benchmarks (FaceForensics++, DFDC,
+            ASVspoof...), as an evader would to pass for detection research; not part of `all`
 The rewrites are mechanical and never look at labels: they model an evader, not our rules.
 """
 from __future__ import annotations
@@ -178,6 +180,11 @@ def split_shell(code: str, joiner: str = "''") -> str:
     return word.sub(lambda m: m.group(1) + joiner + m.group(2), code)
 
 
+DECOY = {"python": '_BENCHMARKS = ["FaceForensics++", "DFDC", "Celeb-DF", "ASVspoof2019"]\n',
+         "shell": 'BENCHMARKS="FaceForensics++ DFDC Celeb-DF ASVspoof2019"\n',
+         "bat": 'set BENCHMARKS=FaceForensics++ DFDC Celeb-DF ASVspoof2019\r\n'}
+
+
 def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> str:
     # shell lines are hidden first, so that the Python rewrites then apply to the whole cell
     if "rename" in variants:
@@ -188,6 +195,9 @@ def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> 
         code = strip_python(code) if lang == "python" else strip_shell(code)
     if "split" in variants:
         code = split_python(code) if lang == "python" else split_shell(code, "^" if lang == "bat" else "''")
+    if "decoy" in variants and not code.lstrip().startswith("%%"):  # a cell magic must stay first
+        shebang, nl, rest = code.partition("\n") if code.startswith("#!") else ("", "", code)
+        code = shebang + nl + DECOY[lang] + rest
     return code
 
 
@@ -228,7 +238,7 @@ def main():
     ap.add_argument("manifest")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--variants", default="strip,rename,b64shell,split,all")
+    ap.add_argument("--variants", default="strip,rename,b64shell,split,all,decoy")
     a = ap.parse_args()
     all_v = {"strip", "rename", "b64shell", "split"}
     n = 0
