@@ -10,7 +10,7 @@ SCAN="$PWD/.venv/bin/nbwarden scan --format jsonl"
 echo "## dev set"
 python3 "$EVAL/score" "$EVAL/dev-disallowed.tsv" "$EVAL/dev-benign.tsv" --corpus "$CORPUS" --scanner "$SCAN" --show "${SHOW:-0}"
 python3 eval/evade.py "$EVAL/dev-disallowed.tsv" --corpus "$CORPUS" --out "$EVADED" >/dev/null
-for v in strip rename b64shell split all decoy; do
+for v in strip rename b64shell split all decoy all+weights; do
   echo "## evaded: $v"
   python3 "$EVAL/score" "$EVAL/dev-disallowed.tsv" --corpus "$EVADED/$v" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
 done
