@@ -25,3 +25,14 @@ if [ -n "${HELDOUT:-}" ]; then
   echo "## held-out set, evaded: all"
   python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv --corpus "$HELD_EVADED/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
 fi
+
+# A third set, eval/heldout-deepfake/ (session 3: 19 disallowed deepfake files from 12 repositories and
+# 326 near-miss files from 5 others, none in the other manifests), laid out the same way:
+#   python3 "$EVAL/materialize" eval/heldout-deepfake/*.tsv --mirror /work/.mirror --out ../heldout-deepfake
+if [ -n "${HELDOUT_DEEPFAKE:-}" ]; then
+  echo "## held-out deepfake set"
+  python3 "$EVAL/score" eval/heldout-deepfake/deepfake-disallowed.tsv eval/heldout-deepfake/deepfake-benign.tsv --corpus "$HELDOUT_DEEPFAKE" --scanner "$SCAN" --show "${SHOW:-0}"
+  python3 eval/evade.py eval/heldout-deepfake/deepfake-disallowed.tsv --corpus "$HELDOUT_DEEPFAKE" --out "$HELDOUT_DEEPFAKE-evaded" --variants all >/dev/null
+  echo "## held-out deepfake set, evaded: all"
+  python3 "$EVAL/score" eval/heldout-deepfake/deepfake-disallowed.tsv --corpus "$HELDOUT_DEEPFAKE-evaded/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
+fi
