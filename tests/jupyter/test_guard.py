@@ -39,6 +39,24 @@ def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
     assert g.memory("k").context.cells == 1  # the refused cell never ran: not part of the session
 
 
+def test_a_refused_cells_shell_state_is_forgotten(make_guard):
+    """A refused cell never ran, so its ``%env`` / ``export`` / ``chmod +x`` must not
+    colour later cells: ``./tool -o $POOL`` is harmless unless POOL was really set."""
+    g = make_guard()
+    refused = g.check_execute(kernel_id="k", user="ada", code=(
+        "%env POOL=stratum+tcp://pool.example.net:3333\n!export W=WALLET\n%cd /tmp\n!chmod +x tool\n" + MINER))
+    assert not refused.run
+    later = g.check_execute(kernel_id="k", code="!./tool -o $POOL -u $W", user="ada")
+    assert later.run and later.outcome == "allowed"
+    ctx = g.memory("k").context
+    assert not ctx.shell.vars and not ctx.shell.chmodded
+    # the same cells in a session where the first one ran: the second is a miner
+    g2 = make_guard(tier="logme")
+    assert g2.check_execute(kernel_id="k", code="%env POOL=stratum+tcp://pool.example.net:3333\n!chmod +x tool",
+                            user="ada").run
+    assert g2.check_execute(kernel_id="k", code="!./tool -o $POOL", user="ada").outcome == "logged"
+
+
 @pytest.mark.parametrize("mode", ["open", "closed"])
 def test_engine_raising_follows_on_engine_error(make_guard, mode):
     base = Engine.default()

@@ -35,38 +35,43 @@ _WAIVER = re.compile(r"#\s*nbwarden:\s*allow\s+((?:NBW\d+[\s,]*)+)(?:--\s*(.*))?
 @dataclass
 class CellContext:
     """What earlier cells of one kernel session showed: the facts that matched any rule
-    pattern (others cannot matter later), and waivers in force."""
+    pattern (others cannot matter later), waivers in force, and the shell's variables and
+    executable files."""
 
     hits: dict[int, list[Fact]] = field(default_factory=dict)
     waivers: dict[str, str] = field(default_factory=dict)
+    #: replaced, never changed in place, by each remembered cell that changes it
     shell: ShellState = field(default_factory=ShellState)
     cells: int = 0
     #: (language, code) -> this code's own rule hits, for cells run again (a server checks a
     #: cell before it is sent and when it runs; users re-run cells). Only code whose facts
-    #: cannot depend on the session (no shell commands) is kept.
+    #: cannot depend on the session (no shell commands) is kept. Not rolled back: an entry
+    #: says what some code shows in any session, so it is true whether or not the code ran.
     seen: OrderedDict[tuple[str, str], dict[int, list[Fact]]] = field(default_factory=OrderedDict)
 
-    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str]) -> None:
+    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None) -> None:
         for leaf, facts in hits.items():
             kept = self.hits.setdefault(leaf, [])
             if len(kept) < 64:  # bound memory on sessions that run a cell thousands of times
                 kept.extend(facts[: 64 - len(kept)])
         self.waivers.update(waivers)
+        if shell is not None:
+            self.shell = shell
         self.cells += 1
 
-    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], int]:
+    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], ShellState, int]:
         """A mark to roll back to when a checked cell is refused and must be forgotten.
-        ``remember`` only extends lists and adds keys, so lengths suffice: no copy of the
-        remembered facts on every cell."""
-        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.cells
+        ``remember`` only extends lists, adds keys and replaces the shell state, so lengths
+        and references suffice: no copy of the remembered facts on every cell."""
+        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.shell, self.cells
 
-    def rollback(self, mark: tuple[dict[int, int], dict[str, str], int]) -> None:
-        lengths, waivers, cells = mark
+    def rollback(self, mark: tuple[dict[int, int], dict[str, str], ShellState, int]) -> None:
+        lengths, waivers, shell, cells = mark
         for leaf in [leaf for leaf in self.hits if leaf not in lengths]:
             del self.hits[leaf]
         for leaf, n in lengths.items():
             del self.hits[leaf][n:]
-        self.waivers, self.cells = waivers, cells
+        self.waivers, self.shell, self.cells = waivers, shell, cells
 
 
 class Engine:
@@ -135,7 +140,7 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            new_hits = self._cell_hits(unit, ctx, remember)
+            new_hits, shell = self._cell_hits(unit, ctx)
             waivers = _waivers([unit])
             findings = []
             if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
@@ -147,25 +152,26 @@ class Engine:
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
         if remember:
-            ctx.remember(new_hits, waivers)
+            ctx.remember(new_hits, waivers, shell)
         return self._report(name, findings, 1)
 
-    def _cell_hits(self, unit: Unit, ctx: CellContext, remember: bool) -> dict[int, list[Fact]]:
-        """The rule hits of one cell's own facts; for code this session has seen, replayed
-        from ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
+    def _cell_hits(self, unit: Unit, ctx: CellContext) -> tuple[dict[int, list[Fact]], ShellState]:
+        """The rule hits of one cell's own facts, and the shell state after it (the session's
+        own when the cell changes none); for code this session has seen, replayed from
+        ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
         if seen is not None:
             ctx.seen.move_to_end(key)
-            return _replay(seen, unit.cell)
-        col = Collector(ctx.shell if remember else ctx.shell.copy())
+            return _replay(seen, unit.cell), ctx.shell
+        col = Collector(ctx.shell)  # copies the state before changing it
         col.run(unit)
         hits = self.matcher.hits(col.facts)
         if not col.used_shell_state:
             ctx.seen[key] = dict(hits)
             if len(ctx.seen) > SEEN_CELLS:
                 ctx.seen.popitem(last=False)
-        return hits
+        return hits, col.shell_state
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
         """A process's command line: a string as a shell would read it, or argv exactly as

@@ -31,7 +31,10 @@ appimage deb jar so npz pkl index yaml""".split())  # file names with these endi
 
 class ShellState:
     """What a shell session remembers between commands (and, in a kernel, between cells):
-    variables set and files made executable."""
+    variables set (``export``, ``%env``) and files made executable. A session's state is
+    never changed in place: a ``Collector`` changes its own copy, which the session adopts
+    only if the cell is remembered (so a refused cell leaves no trace). ``cd`` is not
+    followed: no fact depends on the working folder."""
 
     def __init__(self):
         self.vars: dict[str, str] = {}
@@ -47,9 +50,11 @@ class Collector:
     def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
-        state = shell_state or ShellState()
-        self._chmodded = state.chmodded
-        self._shell_vars = state.vars
+        #: the shell state this walk reads and, after its first change, its own copy of it
+        self.shell_state = shell_state or ShellState()
+        self._own_state = shell_state is None
+        self._chmodded = self.shell_state.chmodded
+        self._shell_vars = self.shell_state.vars
         self.notes: list[str] = []
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
@@ -183,6 +188,7 @@ class Collector:
             if argv[0] in ("export", "declare", "local", "readonly"):
                 argv = argv[1:] or ["export"]
             if all(sh._ASSIGN.match(a) for a in argv):  # VAR=value: remembered, expanded later
+                self._writable_state()
                 for a in argv:
                     k, _, v = a.partition("=")
                     self._shell_vars[k] = self._expand(v)
@@ -216,6 +222,12 @@ class Collector:
             lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
             self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
 
+    def _writable_state(self) -> None:
+        """Copy the caller's shell state before the first change to it (copy on write)."""
+        if not self._own_state:
+            self.shell_state, self._own_state = self.shell_state.copy(), True
+            self._chmodded, self._shell_vars = self.shell_state.chmodded, self.shell_state.vars
+
     def _expand(self, arg: str) -> str:
         if "$" not in arg or not self._shell_vars:
             return arg
@@ -232,6 +244,7 @@ class Collector:
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
         if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
+            self._writable_state()
             for a in argv[2:]:
                 self._chmodded.add(a.rsplit("/", 1)[-1])
         sub = argv[1] if len(argv) > 1 else ""
