@@ -28,6 +28,27 @@ class RaisingEngine(Engine):
         raise RuntimeError("injected fault")
 
 
+class CountingEngine(Engine):
+    """The real engine, counting the cells it is asked to check."""
+
+    calls = 0
+
+    def check_cell(self, *a, **kw):
+        self.calls += 1
+        return super().check_cell(*a, **kw)
+
+
+def test_a_huge_cell_is_read_once(make_guard):
+    """A cell over the engine's unit cap is checked by one engine call (the engine parses
+    it in pieces), not read once whole and again piece by piece; padding still hides nothing."""
+    engine = CountingEngine(Engine.default().rules)
+    g = make_guard(engine=engine)
+    pad = "# " + "x" * 98 + "\n"
+    v = g.check_execute(kernel_id="k", code=pad * (10_000_000 // len(pad)) + MINER, user="ada")
+    assert not v.run and v.outcome == "blocked"
+    assert engine.calls == 1
+
+
 def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
     g = make_guard()
     g.check_only(code="x = 1", kernel_id="k", user="ada")

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..engine import CellContext, Engine
-from ..engine.extract import MAX_UNIT_BYTES
 from ..engine.model import Report
 from ..events import Event
 from ..policy import Decision, Policy
@@ -182,9 +181,7 @@ class Guard:
         if len(code) > self.max_cell_bytes:
             return None, f"cell too large to check ({len(code):,} bytes; limit {self.max_cell_bytes:,})"
         try:
-            report = self.engine.check_cell(code, ctx, remember=remember)
-            if not report.error and len(code) > MAX_UNIT_BYTES:
-                report.findings = _merge(report.findings, self._check_pieces(code))
+            report = self.engine.check_cell(code, ctx, remember=remember)  # a huge cell in pieces, once
             for script in scripts.resolve(scripts.referenced(code), cwd):
                 report.findings = _merge(report.findings, self.engine.scan_path(script).findings)
         except Exception as e:  # the engine promises not to raise; if it does, the policy decides
@@ -193,20 +190,6 @@ class Guard:
         if report.error:
             return None, report.error
         return report, None
-
-    def _check_pieces(self, code: str) -> list:
-        """The engine reads a unit over MAX_UNIT_BYTES as text only (strings; no commands,
-        calls or imports), so padding a cell past that size would blunt the check. Read such
-        a cell again in line-aligned pieces small enough to be parsed, and act on what any
-        piece shows."""
-        found, start, size = [], 0, MAX_UNIT_BYTES // 2
-        while start < len(code):
-            end = len(code) if len(code) - start <= size else code.rfind("\n", start, start + size) + 1
-            if end <= start:
-                end = start + size
-            found.extend(self.engine.check_cell(code[start:end], remember=False).findings)
-            start = end
-        return found
 
     # -- terminals ------------------------------------------------------------------------------------
     def check_terminal_line(self, line: str, *, user: str | None, terminal: str) -> CellVerdict:

@@ -17,8 +17,10 @@ from . import shell as sh
 MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
 MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
 MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
-MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
-TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk of a huge unit is one whole string fact
+MAX_UNIT_BYTES = 8 << 20  # larger units are analysed in line-aligned pieces of PIECE_BYTES
+PIECE_BYTES = 1 << 20  # parsing 1 MB of dense code takes about a second and 120 MB: not more at once
+MAX_PARSED_PIECES_BYTES = 64 << 20  # per file or cell: pieces past this are read as text only
+TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk read as text is one whole string fact
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 # Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
 # is a comment; to the user it is a menu, so each option is a value the code can receive.
@@ -50,6 +52,7 @@ class Collector:
     def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
+        self.parsed_pieces_bytes = 0  # of units over MAX_UNIT_BYTES, parsed piece by piece
         #: the shell state this walk reads and, after its first change, its own copy of it
         self.shell_state = shell_state or ShellState()
         self._own_state = shell_state is None
@@ -125,16 +128,7 @@ class Collector:
 
     def run(self, unit: Unit) -> None:
         if len(unit.code) > MAX_UNIT_BYTES:
-            self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
-            code, start, line = unit.code, 0, unit.line
-            while start < len(code):  # line-aligned chunks, so nothing is cut mid-line
-                end = code.find("\n", start + TEXT_CHUNK)
-                end = len(code) if end < 0 else end + 1
-                chunk = code[start:end]
-                py.text_facts(self, Unit(chunk, TEXT, unit.cell, line, unit.hidden, unit.how))
-                line += chunk.count("\n")
-                start = end
-            return
+            return self._pieces(unit)
         if unit.lang == PYTHON:
             py.python_facts(self, unit)
             if "@param" in unit.code:
@@ -143,6 +137,35 @@ class Collector:
             self.shell(unit.code, unit, unit.line)
         else:
             py.text_facts(self, unit)
+
+    def _pieces(self, unit: Unit) -> None:
+        """A unit too large to parse at once, analysed in line-aligned pieces. Padding a cell
+        or file past MAX_UNIT_BYTES must not blunt the check, so each piece is read like
+        code of the unit's language (a ``%%bash`` header is repeated on each), the same
+        reading whether the unit is a scanned file or a cell. Once the facts are at their
+        limit, or MAX_PARSED_PIECES_BYTES have been parsed, the rest is read as text:
+        parsing would only make facts that are dropped, and the text chunks are facts that
+        are always kept, so nothing goes unmatched."""
+        code, start, line = unit.code, 0, unit.line
+        header = code[:code.find("\n") + 1] if unit.lang == PYTHON and code.startswith("%%") else ""
+        self.notes.append(f"cell {unit.cell}: {len(code)} bytes, analysed in pieces")
+        while start < len(code):
+            as_code = unit.lang != TEXT and not self.full and self.parsed_pieces_bytes < MAX_PARSED_PIECES_BYTES
+            size = PIECE_BYTES if as_code else TEXT_CHUNK
+            end = code.rfind("\n", start, start + size) + 1 if len(code) - start > size else len(code)
+            if end <= start:  # a line longer than a piece: cut it
+                end = start + size
+            piece = code[start:end]
+            if not as_code:
+                py.text_facts(self, Unit(piece, TEXT, unit.cell, line, unit.hidden, unit.how, unit.origin))
+            elif header and start:  # the header's line stands just above the piece
+                self.parsed_pieces_bytes += len(piece)
+                self.run(Unit(header + piece, unit.lang, unit.cell, line - 1, unit.hidden, unit.how, unit.origin))
+            else:
+                self.parsed_pieces_bytes += len(piece)
+                self.run(Unit(piece, unit.lang, unit.cell, line, unit.hidden, unit.how, unit.origin))
+            line += piece.count("\n")
+            start = end
 
     def form_options(self, unit: Unit) -> None:
         """Each option of a Colab form field's menu, as a string the code uses."""
