@@ -269,3 +269,23 @@ def test_checking_without_remembering_leaves_the_shell_state_alone(engine):
     assert ctx.shell is shell and shell.vars == {"A": "1"} and not shell.chmodded
     engine.check_cell("!export B=3", ctx)
     assert ctx.shell.vars == {"A": "1", "B": "3"} and shell.vars == {"A": "1"}, "a session's state is replaced, not changed"
+
+
+def test_a_sessions_location_reads_like_a_scan_of_its_notebook(engine):
+    """A context that knows its notebook's path gives each cell the ``location`` a scan of
+    that notebook gives it: the same findings either way, inside a detection benchmark's
+    repository (where name-level deepfake rules give way) and outside it."""
+    import json
+    cells = ["repo = 'https://github.com/s0md3v/roop'", "!git clone https://github.com/s0md3v/roop", "x = 1",
+             "!" + MINER]
+    for path in ("FaceForensics/dataset/demo.ipynb", "notebooks/demo.ipynb"):
+        ctx = engine.new_context(location=path)
+        for code in cells:
+            nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+                {"cell_type": "code", "metadata": {}, "outputs": [], "source": code}]}).encode()
+            scanned = engine.scan_bytes(nb, path)
+            checked = engine.check_cell(code, ctx, cell=0, remember=False)
+            assert [(f.rule_id, f.confidence) for f in checked.findings] == \
+                [(f.rule_id, f.confidence) for f in scanned.findings], (path, code)
+    assert engine.check_cell(cells[0], engine.new_context(location="FaceForensics/x.ipynb")).verdict == "allow"
+    assert engine.check_cell(cells[0], engine.new_context()).verdict == "flag"

@@ -43,6 +43,10 @@ class CellContext:
     #: replaced, never changed in place, by each remembered cell that changes it
     shell: ShellState = field(default_factory=ShellState)
     cells: int = 0
+    #: the notebook the session's cells come from, named as a scan of that file would name it
+    #: (rules weigh where code lives, e.g. inside a detection benchmark's repository); set by
+    #: whoever knows it (the Jupyter server, from the kernel's session), None when unknown
+    location: str | None = None
     #: (language, code) -> this code's own rule hits, for cells run again (a server checks a
     #: cell before it is sent and when it runs; users re-run cells). Only code whose facts
     #: cannot depend on the session (no shell commands) is kept. Not rolled back: an entry
@@ -120,7 +124,7 @@ class Engine:
             if units and not name.startswith("<"):
                 # context for near misses: a file vendored inside a detection benchmark's
                 # repository is read knowing where it lives (rules decide how much that counts)
-                col.fact("location", name.replace(os.sep, "/"), units[0], units[0].line, always=True)
+                col.fact("location", _location(name), units[0], units[0].line, always=True)
             hits = self.matcher.hits(col.facts)
             waivers = _waivers(units)
             findings = self._findings(hits, waivers, name)
@@ -129,8 +133,9 @@ class Engine:
         return self._report(name, findings, len(units))
 
     # -- cells and commands -------------------------------------------------------------
-    def new_context(self) -> CellContext:
-        return CellContext()
+    def new_context(self, location: str | None = None) -> CellContext:
+        """A kernel session's memory; ``location``: the notebook's path, when known."""
+        return CellContext(location=location)
 
     def check_cell(self, code: str, context: CellContext | None = None, *, cell: int | None = None,
                    remember: bool = True, name: str = "<cell>", lang: str = PYTHON) -> Report:
@@ -147,6 +152,10 @@ class Engine:
                 merged = dict(ctx.hits)  # only the leaves this cell hit get new lists
                 for leaf, facts in new_hits.items():
                     merged[leaf] = ctx.hits.get(leaf, []) + facts
+                if ctx.location:  # where the notebook lives, as its scan would see it: context, not evidence
+                    for leaf, facts in self.matcher.hits([Fact("location", _location(ctx.location), unit,
+                                                               unit.line)]).items():
+                        merged[leaf] = merged.get(leaf, []) + facts
                 new_ids = {id(f) for fs in new_hits.values() for f in fs}
                 findings = self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)
         except (RecursionError, MemoryError) as e:
@@ -234,6 +243,11 @@ def _replay(hits: dict[int, list[Fact]], cell: int | None) -> dict[int, list[Fac
             new.append(c)
         out[leaf] = new
     return out
+
+
+def _location(path: str) -> str:
+    """The ``location`` fact of a file or notebook path: the same for a scan and a session."""
+    return path.replace(os.sep, "/")
 
 
 def _waivers(units: list[Unit]) -> dict[str, str]:

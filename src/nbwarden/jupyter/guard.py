@@ -116,10 +116,13 @@ class Guard:
     def check_execute(self, *, kernel_id: str, code: str, user: str | None, override: Any = None,
                       path: str | None = None, cwd: str | None = None) -> CellVerdict:
         """Decide one execute_request, remember the cell in the kernel's context only when it
-        runs, and record the decision. Never raises."""
+        runs, and record the decision. ``path``: the kernel's notebook, when known (read as
+        the ``location`` a scan of it would have). Never raises."""
         tier = self.tier_of(user)
         mem = self.memory(kernel_id)
         with mem.lock:
+            if path:
+                mem.context.location = path
             mark = mem.context.checkpoint()
             report, err = self._check(code, mem.context, remember=True, cwd=cwd)
             if err is not None:
@@ -225,7 +228,7 @@ class Guard:
         """What would happen to this cell, without remembering it (the front end asks
         before it sends). Issues an override token when the answer is warn."""
         tier = self.tier_of(user)
-        report, err = self._check_without_remembering(code, kernel_id, cwd)
+        report, err = self._check_without_remembering(code, kernel_id, cwd, path)
         if err is not None:
             act = "allow" if self.fail_open else "block"
             msg = ("nbwarden could not check this cell (%s); it will run." if self.fail_open else
@@ -245,14 +248,16 @@ class Guard:
                 "consequence": self.consequence(user, decision.action), "policy_url": self.policy.url,
                 "override_token": token}
 
-    def _check_without_remembering(self, code: str, kernel_id: str | None,
-                                   cwd: str | None) -> tuple[Report | None, str | None]:
+    def _check_without_remembering(self, code: str, kernel_id: str | None, cwd: str | None,
+                                   path: str | None) -> tuple[Report | None, str | None]:
         """The REST paths' check: read with the kernel's context (under its lock, since a
         check still reorders the context's cache of seen cells) but not remembered."""
         if not kernel_id:
-            return self._check(code, self.engine.new_context(), remember=False, cwd=cwd)
+            return self._check(code, self.engine.new_context(location=path), remember=False, cwd=cwd)
         mem = self.memory(kernel_id)
         with mem.lock:
+            if path:
+                mem.context.location = path
             return self._check(code, mem.context, remember=False, cwd=cwd)
 
     def record_choice(self, *, kernel_id: str | None, code: str, choice: str, user: str | None,
@@ -262,7 +267,7 @@ class Guard:
         token, so the strike is counted once whichever report comes first."""
         tier = self.tier_of(user)
         digest = code_hash(code)
-        report, err = self._check_without_remembering(code, kernel_id, cwd)
+        report, err = self._check_without_remembering(code, kernel_id, cwd, path)
         decision = self.policy.decide(report, tier) if report is not None else None
         event_id = None
         if choice == "ran-anyway" and kernel_id:
