@@ -77,6 +77,10 @@ def test_base64_image_data_is_not_mistaken(engine):
     "x = '{:>999999999}'.format('a')\nimport os\nos.system(x)",
     "x = '{0.__class__}'.format('a')\nimport os\nos.system(x)",
     "x = '{' .format('a')\nimport os\nos.system(x)",
+    "x = '{name}'.format(other='a')\nimport os\nos.system(x)",
+    "x = '{3}'.format('a')\nimport os\nos.system(x)",
+    "x = '%(a)s' % {'a': 1}\nimport os\nos.system(x)",
+    "x = '%s %s' % ('a',)\nimport os\nos.system(x)",
 ])
 def test_format_templates_with_widths_or_fields_are_not_folded(engine, code):
     """A width or an attribute in a template could build a huge string or reach into objects:

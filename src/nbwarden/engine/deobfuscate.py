@@ -58,7 +58,7 @@ class Folder:
         try:
             return self._fold(node, 0, 0)
         except (RecursionError, MemoryError, ValueError, TypeError, OverflowError, binascii.Error,
-                zlib.error, lzma.LZMAError, OSError, EOFError, UnicodeError, IndexError):
+                zlib.error, lzma.LZMAError, OSError, EOFError, UnicodeError, IndexError, KeyError):
             return None
 
     # -- internals -------------------------------------------------------------------
