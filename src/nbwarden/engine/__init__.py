@@ -130,6 +130,9 @@ class Engine:
             findings = self._findings(hits, waivers, name)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- a bug of ours must cost one file, not the batch
+            return Report(name, error=f"internal error while analysing this file ({type(e).__name__}); "
+                                      "please report it with the file")
         return self._report(name, findings, len(units))
 
     # -- cells and commands -------------------------------------------------------------
