@@ -114,6 +114,9 @@ class Engine:
             return Report(name, error=str(e))
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"input too deeply nested or too large to read ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- as in scan_units: one file, not the batch
+            return Report(name, error=f"internal error while reading this file ({type(e).__name__}); "
+                                      "please report it with the file")
         return self.scan_units(units, name)
 
     def scan_units(self, units: list[Unit], name: str) -> Report:
