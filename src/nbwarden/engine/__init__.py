@@ -166,6 +166,8 @@ class Engine:
                 findings = self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- the caller's fail-open/closed setting decides, not a crash
+            return Report(name, error=f"internal error while analysing this cell ({type(e).__name__})")
         if remember:
             ctx.remember(new_hits, waivers, shell)
         return self._report(name, findings, 1)
