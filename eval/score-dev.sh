@@ -26,13 +26,15 @@ if [ -n "${HELDOUT:-}" ]; then
   python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv --corpus "$HELD_EVADED/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
 fi
 
-# The second held-out set (eval/heldout2/, built in session 3), when laid out:
+# Later held-out sets (eval/heldout2/, eval/heldout3/, built in session 3), when laid out:
 #   python3 "$EVAL/materialize" eval/heldout2/*.tsv --mirror /work/.mirror --out ../heldout2
-if [ -n "${HELDOUT2:-}" ]; then
-  HELD2_EVADED=${HELD2_EVADED:-$HELDOUT2-evaded}
-  echo "## held-out set 2"
-  python3 "$EVAL/score" eval/heldout2/heldout2-disallowed.tsv eval/heldout2/heldout2-benign.tsv --corpus "$HELDOUT2" --scanner "$SCAN" --show "${SHOW:-0}"
-  python3 eval/evade.py eval/heldout2/heldout2-disallowed.tsv --corpus "$HELDOUT2" --out "$HELD2_EVADED" --variants all >/dev/null
-  echo "## held-out set 2, evaded: all"
-  python3 "$EVAL/score" eval/heldout2/heldout2-disallowed.tsv --corpus "$HELD2_EVADED/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
-fi
+#   HELDOUT2=../heldout2 (and HELDOUT3=../heldout3) score each set and its all-at-once rewrite.
+score_set() {  # name, laid-out corpus, folder for its rewrites
+  echo "## $1"
+  python3 "$EVAL/score" "eval/$1/$1-disallowed.tsv" "eval/$1/$1-benign.tsv" --corpus "$2" --scanner "$SCAN" --show "${SHOW:-0}"
+  python3 eval/evade.py "eval/$1/$1-disallowed.tsv" --corpus "$2" --out "$3" --variants all >/dev/null
+  echo "## $1, evaded: all"
+  python3 "$EVAL/score" "eval/$1/$1-disallowed.tsv" --corpus "$3/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
+}
+if [ -n "${HELDOUT2:-}" ]; then score_set heldout2 "$HELDOUT2" "${HELD2_EVADED:-$HELDOUT2-evaded}"; fi
+if [ -n "${HELDOUT3:-}" ]; then score_set heldout3 "$HELDOUT3" "${HELD3_EVADED:-$HELDOUT3-evaded}"; fi
