@@ -39,3 +39,4 @@ score_set() {  # name, laid-out corpus, folder for its rewrites
 if [ -n "${HELDOUT2:-}" ]; then score_set heldout2 "$HELDOUT2" "${HELD2_EVADED:-$HELDOUT2-evaded}"; fi
 if [ -n "${HELDOUT3:-}" ]; then score_set heldout3 "$HELDOUT3" "${HELD3_EVADED:-$HELDOUT3-evaded}"; fi
 if [ -n "${HELDOUT4:-}" ]; then score_set heldout4 "$HELDOUT4" "${HELD4_EVADED:-$HELDOUT4-evaded}"; fi
+if [ -n "${HELDOUT5:-}" ]; then score_set heldout5 "$HELDOUT5" "${HELD5_EVADED:-$HELDOUT5-evaded}"; fi
