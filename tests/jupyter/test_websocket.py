@@ -180,3 +180,39 @@ def test_saved_file_run_with_percent_run_is_checked(server, shared_kernel, marke
     assert f"{name} line 3: os.system(" in "\n".join(r["reply"]["content"]["traceback"])
     status, answer = server.request("POST", "/nbwarden/api/check", {"code": f"%run {name}", "kernel_id": shared_kernel})
     assert answer["action"] == "block"
+
+
+def test_a_cell_carries_its_notebooks_location(server, marker):
+    """A cell checked for a kernel whose session is a notebook inside a detection
+    benchmark's repository reads with the same ``location`` a scan of that notebook would:
+    the name-level deepfake rule (NBW107: a face-swap repository named in a string) gives
+    way there and nowhere else. The path is looked up per cell, so a rename counts at once."""
+    from nbwarden.engine import Engine
+    code = marker.code() + "\nrepo = 'https://github.com/s0md3v/roop'"
+    for folder in ("FaceForensics", "notebooks"):
+        (server.root / folder).mkdir(exist_ok=True)
+    engine = Engine.default()
+    nb = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                     "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "source": code}]}).encode()
+    expected = {path: engine.scan_bytes(nb, path).verdict for path in ("FaceForensics/demo.ipynb", "notebooks/demo.ipynb")}
+    assert expected == {"FaceForensics/demo.ipynb": "allow", "notebooks/demo.ipynb": "flag"}
+
+    status, session = server.request("POST", "/api/sessions", {"path": "notebooks/demo.ipynb", "type": "notebook",
+                                                               "name": "demo.ipynb", "kernel": {"name": "python3"}})
+    assert status == 201, session
+    kid = session["kernel"]["id"]
+    k = server.kernel(kid)
+    try:
+        outside_id = k.execute(code)
+        outside = k.collect(outside_id)
+        status, _ = server.request("PATCH", f"/api/sessions/{session['id']}", {"path": "FaceForensics/demo.ipynb"})
+        assert status == 200
+        inside = k.run(code)
+    finally:
+        k.close()
+        server.request("DELETE", f"/api/sessions/{session['id']}")
+    assert refused(outside, outside_id) and "NBW107" in "\n".join(outside["reply"]["content"]["traceback"])
+    assert inside["reply"]["content"]["status"] == "ok" and marker.read() == "ran"
+    warned = lambda e: e["kernel"] == kid and e["outcome"] == "warned"  # noqa: E731
+    ev = next(e for e in server.events(until=warned) if warned(e))
+    assert ev["detail"]["path"] == "notebooks/demo.ipynb" and ev["rules"] == ["NBW107"]

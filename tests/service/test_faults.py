@@ -4,6 +4,8 @@ reporter restarted with events still spooled. In every case the events stored ar
 the events sent: none lost, none counted twice."""
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 import time
 
@@ -127,6 +129,45 @@ def test_reporter_offline_then_catches_up_from_spool(tmp_path, sqlite_url):
         srv.stop()
     n, _, ids = stored(sqlite_url)
     assert n == len(events) and ids == {e.id for e in events}
+
+
+class CountingEvent(Event):
+    """An event that counts how often it is turned into JSON-ready data."""
+
+    encoded = 0
+
+    def to_dict(self):
+        self.encoded += 1
+        return super().to_dict()
+
+
+def test_an_event_is_encoded_once_and_sent_as_spooled(tmp_path, sqlite_url):
+    """The store and the spool keep one encoding of the event (the same text), and the
+    service receives that text: it arrives whole, findings and detail included."""
+    token = issue_token(sqlite_url)
+    srv = ServerProcess(sqlite_url, tmp_path)  # nothing listening yet: the event stays spooled
+    rep = reporter(tmp_path, srv.url, token)
+    ev = CountingEvent(source="jupyter", outcome="blocked", action="block", user="ada", category="mining",
+                       confidence=0.9, rules=["NBW202"], content_hash="c0", detail={"path": "x.ipynb"},
+                       findings=[{"rule_id": "NBW202", "evidence": [{"snippet": "xmrig \u00e9"}]}])
+    try:
+        rep.report(ev)
+        assert ev.encoded == 1
+        [(spooled_id, spooled)] = rep.delivery.spool.peek(10)
+        with sqlite3.connect(rep.store.path) as db:
+            [(kept,)] = db.execute("SELECT body FROM events WHERE id = ?", (ev.id,)).fetchall()
+        assert spooled_id == ev.id and spooled == kept and json.loads(kept) == Event.to_dict(ev)
+        srv.start()
+        assert rep.flush(timeout=60) == 0
+    finally:
+        rep.close()
+        srv.stop()
+    eng = create_engine(sqlite_url)
+    with eng.connect() as c:
+        row = c.execute(text("SELECT id, outcome, category, detail, findings FROM events")).one()
+    eng.dispose()
+    detail, findings = (json.loads(v) if isinstance(v, str) else v for v in row[3:])
+    assert row[:3] == (ev.id, "blocked", "mining") and detail == ev.detail and findings == ev.findings
 
 
 def test_spooled_events_drain_on_next_start(tmp_path, sqlite_url):

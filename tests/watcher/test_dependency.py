@@ -176,3 +176,42 @@ def test_package_installed_from_a_local_folder_is_the_users_own(tmp_path):
     dep, note = dependency.find([miner, parent])
     assert dep is not None and dep.attribution == "dependency:evilpkg==1.0"
     assert WALLET[:20] in dep.how
+
+
+_READS: list[tuple[str, str]] | None = None  # (audit event, path) while a test records them
+
+
+def _record_reads(event: str, args: tuple) -> None:
+    if _READS is not None and event in ("os.scandir", "os.listdir", "open") and args and isinstance(args[0], str):
+        _READS.append((event, args[0]))
+
+
+def test_each_site_is_listed_once_and_an_unchanged_one_not_searched_again(tmp_path):
+    """One ``find`` lists each site-packages folder once; a search already made for the same
+    command line and the same installed distributions is not made again, even after the
+    distribution cache was emptied (as it is past 64 sites): the search's cache is keyed on
+    the dist-info folders' names and times, not on the identity of a cached list."""
+    global _READS
+    sys.addaudithook(_record_reads)
+    exe = "/dev/shm/.kworker-cache"
+    site, _ = make_site(tmp_path, exe=exe, port=3333)
+    parent = Proc(os.getpid(), 0, 1, "python3", os.getuid(), argv=[sys.executable, "-c", "import evilpkg"],
+                  exe=os.path.realpath(sys.executable), env={"PYTHONPATH": str(site)}, role="kernel")
+    miner = Proc(os.getpid(), 0, os.getpid(), ".kworker-cache", os.getuid(), exe=exe,
+                 argv=[exe, "-o", "stratum+tcp://127.0.0.1:3333", "-u", WALLET])
+    code_file = str(site / "evilpkg" / "__init__.py")
+    runs = []
+    try:
+        for clear in (False, False, True):
+            if clear:
+                dependency._CACHE.clear()
+            _READS = []
+            runs.append((dependency.find([miner, parent]), _READS))
+    finally:
+        _READS = None
+    for (dep, note), reads in runs:
+        assert dep is not None and dep.attribution == "dependency:evilpkg==1.0", note
+        assert [e for e, p in reads if p == str(site) and e != "open"] == ["os.scandir"]
+    first, again, after_clear = (reads for _, reads in runs)
+    assert ("open", code_file) in first
+    assert ("open", code_file) not in again and ("open", code_file) not in after_clear

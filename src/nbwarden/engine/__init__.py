@@ -35,38 +35,47 @@ _WAIVER = re.compile(r"#\s*nbwarden:\s*allow\s+((?:NBW\d+[\s,]*)+)(?:--\s*(.*))?
 @dataclass
 class CellContext:
     """What earlier cells of one kernel session showed: the facts that matched any rule
-    pattern (others cannot matter later), and waivers in force."""
+    pattern (others cannot matter later), waivers in force, and the shell's variables and
+    executable files."""
 
     hits: dict[int, list[Fact]] = field(default_factory=dict)
     waivers: dict[str, str] = field(default_factory=dict)
+    #: replaced, never changed in place, by each remembered cell that changes it
     shell: ShellState = field(default_factory=ShellState)
     cells: int = 0
+    #: the notebook the session's cells come from, named as a scan of that file would name it
+    #: (rules weigh where code lives, e.g. inside a detection benchmark's repository); set by
+    #: whoever knows it (the Jupyter server, from the kernel's session), None when unknown
+    location: str | None = None
     #: (language, code) -> this code's own rule hits, for cells run again (a server checks a
     #: cell before it is sent and when it runs; users re-run cells). Only code whose facts
-    #: cannot depend on the session (no shell commands) is kept.
+    #: cannot depend on the session (no shell commands) is kept. Not rolled back: an entry
+    #: says what some code shows in any session, so it is true whether or not the code ran.
     seen: OrderedDict[tuple[str, str], dict[int, list[Fact]]] = field(default_factory=OrderedDict)
 
-    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str]) -> None:
+    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None) -> None:
         for leaf, facts in hits.items():
             kept = self.hits.setdefault(leaf, [])
             if len(kept) < 64:  # bound memory on sessions that run a cell thousands of times
                 kept.extend(facts[: 64 - len(kept)])
         self.waivers.update(waivers)
+        if shell is not None:
+            self.shell = shell
         self.cells += 1
 
-    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], int]:
+    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], ShellState, int]:
         """A mark to roll back to when a checked cell is refused and must be forgotten.
-        ``remember`` only extends lists and adds keys, so lengths suffice: no copy of the
-        remembered facts on every cell."""
-        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.cells
+        ``remember`` only extends lists, adds keys and replaces the shell state, so lengths
+        and references suffice: no copy of the remembered facts on every cell."""
+        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.shell, self.cells
 
-    def rollback(self, mark: tuple[dict[int, int], dict[str, str], int]) -> None:
-        lengths, waivers, cells = mark
+    def rollback(self, mark: tuple[dict[int, int], dict[str, str], ShellState, int]) -> None:
+        lengths, waivers, shell, cells = mark
         for leaf in [leaf for leaf in self.hits if leaf not in lengths]:
             del self.hits[leaf]
         for leaf, n in lengths.items():
             del self.hits[leaf][n:]
-        self.waivers, self.cells = waivers, cells
+        self.waivers, self.shell, self.cells = waivers, shell, cells
 
 
 class Engine:
@@ -115,7 +124,7 @@ class Engine:
             if units and not name.startswith("<"):
                 # context for near misses: a file vendored inside a detection benchmark's
                 # repository is read knowing where it lives (rules decide how much that counts)
-                col.fact("location", name.replace(os.sep, "/"), units[0], units[0].line, always=True)
+                col.fact("location", _location(name), units[0], units[0].line, always=True)
             hits = self.matcher.hits(col.facts)
             waivers = _waivers(units)
             findings = self._findings(hits, waivers, name)
@@ -124,8 +133,9 @@ class Engine:
         return self._report(name, findings, len(units))
 
     # -- cells and commands -------------------------------------------------------------
-    def new_context(self) -> CellContext:
-        return CellContext()
+    def new_context(self, location: str | None = None) -> CellContext:
+        """A kernel session's memory; ``location``: the notebook's path, when known."""
+        return CellContext(location=location)
 
     def check_cell(self, code: str, context: CellContext | None = None, *, cell: int | None = None,
                    remember: bool = True, name: str = "<cell>", lang: str = PYTHON) -> Report:
@@ -135,37 +145,42 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            new_hits = self._cell_hits(unit, ctx, remember)
+            new_hits, shell = self._cell_hits(unit, ctx)
             waivers = _waivers([unit])
             findings = []
             if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
                 merged = dict(ctx.hits)  # only the leaves this cell hit get new lists
                 for leaf, facts in new_hits.items():
                     merged[leaf] = ctx.hits.get(leaf, []) + facts
+                if ctx.location:  # where the notebook lives, as its scan would see it: context, not evidence
+                    for leaf, facts in self.matcher.hits([Fact("location", _location(ctx.location), unit,
+                                                               unit.line)]).items():
+                        merged[leaf] = merged.get(leaf, []) + facts
                 new_ids = {id(f) for fs in new_hits.values() for f in fs}
                 findings = self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
         if remember:
-            ctx.remember(new_hits, waivers)
+            ctx.remember(new_hits, waivers, shell)
         return self._report(name, findings, 1)
 
-    def _cell_hits(self, unit: Unit, ctx: CellContext, remember: bool) -> dict[int, list[Fact]]:
-        """The rule hits of one cell's own facts; for code this session has seen, replayed
-        from ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
+    def _cell_hits(self, unit: Unit, ctx: CellContext) -> tuple[dict[int, list[Fact]], ShellState]:
+        """The rule hits of one cell's own facts, and the shell state after it (the session's
+        own when the cell changes none); for code this session has seen, replayed from
+        ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
         if seen is not None:
             ctx.seen.move_to_end(key)
-            return _replay(seen, unit.cell)
-        col = Collector(ctx.shell if remember else ctx.shell.copy())
+            return _replay(seen, unit.cell), ctx.shell
+        col = Collector(ctx.shell)  # copies the state before changing it
         col.run(unit)
         hits = self.matcher.hits(col.facts)
         if not col.used_shell_state:
             ctx.seen[key] = dict(hits)
             if len(ctx.seen) > SEEN_CELLS:
                 ctx.seen.popitem(last=False)
-        return hits
+        return hits, col.shell_state
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
         """A process's command line: a string as a shell would read it, or argv exactly as
@@ -228,6 +243,11 @@ def _replay(hits: dict[int, list[Fact]], cell: int | None) -> dict[int, list[Fac
             new.append(c)
         out[leaf] = new
     return out
+
+
+def _location(path: str) -> str:
+    """The ``location`` fact of a file or notebook path: the same for a scan and a session."""
+    return path.replace(os.sep, "/")
 
 
 def _waivers(units: list[Unit]) -> dict[str, str]:

@@ -21,6 +21,7 @@ from . import messages
 from .guard import CellVerdict, Guard
 from .identity import user_name
 from .scripts import kernel_cwd
+from .sessions import notebook_path
 
 SETTINGS_KEY = "nbwarden_guard"
 BROKEN_KEY = "nbwarden_broken"  # (message, fail_open) when the extension could not start
@@ -69,7 +70,7 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             return self._forward(m)
         if m.size() > guard.inline_check_bytes or guard.kernel_busy(self.kernel_id):
             return self._enqueue(m)
-        self._act(m, self._check(m))
+        self._act(m, self._check(m, self._notebook_path()))
 
     def _without_guard(self, frame) -> None:
         """The extension is linked but could not start (or is not loaded in this app)."""
@@ -96,7 +97,7 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             m = self._pending[0]
             try:
                 if m.msg_type == "execute_request":
-                    verdict = await loop.run_in_executor(None, self._check, m)
+                    verdict = await loop.run_in_executor(None, self._check, m, self._notebook_path())
                     if self.channels:
                         self._act(m, verdict)
                 else:
@@ -116,7 +117,12 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         return super().disconnect()
 
     # -- deciding and acting -------------------------------------------------------------------------
-    def _check(self, m: messages.Incoming) -> CellVerdict:
+    def _notebook_path(self) -> str | None:
+        """This kernel's notebook, looked up per cell (a notebook can be renamed while its
+        kernel runs); on the event loop, where the session manager's database lives."""
+        return notebook_path(self.websocket_handler.settings.get("session_manager"), self.kernel_id)
+
+    def _check(self, m: messages.Incoming, path: str | None) -> CellVerdict:
         try:
             content = m.content
             code = content.get("code")
@@ -134,7 +140,7 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             code = code + "\n" + "\n".join(exprs.values())
         nb = m.metadata.get("nbwarden")
         override = nb.get("override") if isinstance(nb, dict) else None
-        return self.guard.check_execute(kernel_id=self.kernel_id, code=code, override=override,
+        return self.guard.check_execute(kernel_id=self.kernel_id, code=code, override=override, path=path,
                                         user=user_name(self.websocket_handler),
                                         cwd=kernel_cwd(self.kernel_manager, self.multi_kernel_manager.root_dir))
 

@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..engine import CellContext, Engine
-from ..engine.extract import MAX_UNIT_BYTES
 from ..engine.model import Report
 from ..events import Event
 from ..policy import Decision, Policy
@@ -117,10 +116,13 @@ class Guard:
     def check_execute(self, *, kernel_id: str, code: str, user: str | None, override: Any = None,
                       path: str | None = None, cwd: str | None = None) -> CellVerdict:
         """Decide one execute_request, remember the cell in the kernel's context only when it
-        runs, and record the decision. Never raises."""
+        runs, and record the decision. ``path``: the kernel's notebook, when known (read as
+        the ``location`` a scan of it would have). Never raises."""
         tier = self.tier_of(user)
         mem = self.memory(kernel_id)
         with mem.lock:
+            if path:
+                mem.context.location = path
             mark = mem.context.checkpoint()
             report, err = self._check(code, mem.context, remember=True, cwd=cwd)
             if err is not None:
@@ -182,9 +184,7 @@ class Guard:
         if len(code) > self.max_cell_bytes:
             return None, f"cell too large to check ({len(code):,} bytes; limit {self.max_cell_bytes:,})"
         try:
-            report = self.engine.check_cell(code, ctx, remember=remember)
-            if not report.error and len(code) > MAX_UNIT_BYTES:
-                report.findings = _merge(report.findings, self._check_pieces(code))
+            report = self.engine.check_cell(code, ctx, remember=remember)  # a huge cell in pieces, once
             for script in scripts.resolve(scripts.referenced(code), cwd):
                 report.findings = _merge(report.findings, self.engine.scan_path(script).findings)
         except Exception as e:  # the engine promises not to raise; if it does, the policy decides
@@ -193,20 +193,6 @@ class Guard:
         if report.error:
             return None, report.error
         return report, None
-
-    def _check_pieces(self, code: str) -> list:
-        """The engine reads a unit over MAX_UNIT_BYTES as text only (strings; no commands,
-        calls or imports), so padding a cell past that size would blunt the check. Read such
-        a cell again in line-aligned pieces small enough to be parsed, and act on what any
-        piece shows."""
-        found, start, size = [], 0, MAX_UNIT_BYTES // 2
-        while start < len(code):
-            end = len(code) if len(code) - start <= size else code.rfind("\n", start, start + size) + 1
-            if end <= start:
-                end = start + size
-            found.extend(self.engine.check_cell(code[start:end], remember=False).findings)
-            start = end
-        return found
 
     # -- terminals ------------------------------------------------------------------------------------
     def check_terminal_line(self, line: str, *, user: str | None, terminal: str) -> CellVerdict:
@@ -242,7 +228,7 @@ class Guard:
         """What would happen to this cell, without remembering it (the front end asks
         before it sends). Issues an override token when the answer is warn."""
         tier = self.tier_of(user)
-        report, err = self._check_without_remembering(code, kernel_id, cwd)
+        report, err = self._check_without_remembering(code, kernel_id, cwd, path)
         if err is not None:
             act = "allow" if self.fail_open else "block"
             msg = ("nbwarden could not check this cell (%s); it will run." if self.fail_open else
@@ -262,14 +248,16 @@ class Guard:
                 "consequence": self.consequence(user, decision.action), "policy_url": self.policy.url,
                 "override_token": token}
 
-    def _check_without_remembering(self, code: str, kernel_id: str | None,
-                                   cwd: str | None) -> tuple[Report | None, str | None]:
+    def _check_without_remembering(self, code: str, kernel_id: str | None, cwd: str | None,
+                                   path: str | None) -> tuple[Report | None, str | None]:
         """The REST paths' check: read with the kernel's context (under its lock, since a
         check still reorders the context's cache of seen cells) but not remembered."""
         if not kernel_id:
-            return self._check(code, self.engine.new_context(), remember=False, cwd=cwd)
+            return self._check(code, self.engine.new_context(location=path), remember=False, cwd=cwd)
         mem = self.memory(kernel_id)
         with mem.lock:
+            if path:
+                mem.context.location = path
             return self._check(code, mem.context, remember=False, cwd=cwd)
 
     def record_choice(self, *, kernel_id: str | None, code: str, choice: str, user: str | None,
@@ -279,7 +267,7 @@ class Guard:
         token, so the strike is counted once whichever report comes first."""
         tier = self.tier_of(user)
         digest = code_hash(code)
-        report, err = self._check_without_remembering(code, kernel_id, cwd)
+        report, err = self._check_without_remembering(code, kernel_id, cwd, path)
         decision = self.policy.decide(report, tier) if report is not None else None
         event_id = None
         if choice == "ran-anyway" and kernel_id:

@@ -19,6 +19,7 @@ from .connection import SETTINGS_KEY
 from .guard import Guard
 from .identity import user_name
 from .scripts import kernel_cwd
+from .sessions import notebook_path
 
 
 class _Base(APIHandler):
@@ -54,6 +55,11 @@ class _Base(APIHandler):
             return None
         return kernel_cwd(self.kernel_manager.get_kernel(kernel_id), self.kernel_manager.root_dir)
 
+    def _path(self, kernel_id: str | None, given: str | None) -> str | None:
+        """The notebook: the server's own record of the kernel's session, else what the
+        client says (a check before any kernel exists)."""
+        return notebook_path(self.settings.get("session_manager"), kernel_id) or given
+
 
 class CheckHandler(_Base):
     @web.authenticated
@@ -64,7 +70,8 @@ class CheckHandler(_Base):
             raise web.HTTPError(400, "field 'code' must be str")
         kid = d.get("kernel_id")
         self.finish(json.dumps(self.guard.check_only(code=d["code"], kernel_id=kid, user=self.user,
-                                                     path=d.get("path"), cell_index=d.get("cell_index"),
+                                                     path=self._path(kid, d.get("path")),
+                                                     cell_index=d.get("cell_index"),
                                                      cwd=self._cwd(kid))))
 
 
@@ -79,7 +86,7 @@ class DecisionHandler(_Base):
             raise web.HTTPError(400, "field 'code' must be str")
         kid = d.get("kernel_id")
         self.guard.record_choice(kernel_id=kid, code=d["code"], choice=d["decision"], user=self.user,
-                                 path=d.get("path"), cwd=self._cwd(kid))
+                                 path=self._path(kid, d.get("path")), cwd=self._cwd(kid))
         self.set_status(204)
         self.finish()
 

@@ -14,7 +14,6 @@ Spooled events from an earlier run are drained when the next one starts.
 """
 from __future__ import annotations
 
-import json
 import logging
 import random
 import sqlite3
@@ -24,7 +23,6 @@ from pathlib import Path
 
 import httpx
 
-from ..events import Event
 
 log = logging.getLogger("nbwarden.reporting")
 
@@ -32,6 +30,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead (id TEXT PRIMARY KEY, body TEXT NOT NULL, status INTEGER, reason TEXT, time REAL);
 """
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class Spool:
@@ -46,24 +47,24 @@ class Spool:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
 
-    def put(self, event: Event) -> None:
+    def put(self, event_id: str, body: str) -> None:
+        """Spool one event, ``body`` being its JSON (encoded once by the reporter)."""
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO spool (id, body) VALUES (?, ?)",
-                             (event.id, json.dumps(event.to_dict())))
+            self._db.execute("INSERT OR IGNORE INTO spool (id, body) VALUES (?, ?)", (event_id, body))
 
-    def peek(self, n: int) -> list[tuple[str, dict]]:
+    def peek(self, n: int) -> list[tuple[str, str]]:
+        """The oldest ``n`` spooled events: (id, JSON text), sent as they were spooled."""
         with self._lock:
-            rows = self._db.execute("SELECT id, body FROM spool ORDER BY seq LIMIT ?", (n,)).fetchall()
-        return [(i, json.loads(b)) for i, b in rows]
+            return self._db.execute("SELECT id, body FROM spool ORDER BY seq LIMIT ?", (n,)).fetchall()
 
     def remove(self, ids: list[str]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM spool WHERE id = ?", [(i,) for i in ids])
 
-    def bury(self, event_id: str, body: dict, status: int, reason: str) -> None:
+    def bury(self, event_id: str, body: str, status: int, reason: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO dead VALUES (?,?,?,?,?)",
-                             (event_id, json.dumps(body), status, reason[:500], time.time()))
+                             (event_id, body, status, reason[:500], time.time()))
             self._db.execute("DELETE FROM spool WHERE id = ?", (event_id,))
 
     def pending(self) -> int:
@@ -95,8 +96,8 @@ class Delivery:
         self._thread = threading.Thread(target=self._run, name="nbwarden-delivery", daemon=True)
         self._thread.start()
 
-    def enqueue(self, event: Event) -> None:
-        self.spool.put(event)
+    def enqueue(self, event_id: str, body: str) -> None:
+        self.spool.put(event_id, body)
         self._wake.set()
 
     def _run(self) -> None:
@@ -121,7 +122,7 @@ class Delivery:
         items = self.spool.peek(self.batch)
         if not items:
             return 0
-        status, reason = self._post([b for _, b in items])
+        status, reason = self._post("[" + ",".join(b for _, b in items) + "]")
         if status is not None and 200 <= status < 300:
             self.spool.remove([i for i, _ in items])
             self.delivered += len(items)
@@ -131,7 +132,7 @@ class Delivery:
         log.warning("nbwarden: policy service did not take %d events (%s); will retry", len(items), reason)
         return -1
 
-    def _one_by_one(self, items: list[tuple[str, dict]]) -> int:
+    def _one_by_one(self, items: list[tuple[str, str]]) -> int:
         done = 0
         for event_id, body in items:
             status, reason = self._post(body)
@@ -148,9 +149,11 @@ class Delivery:
         self.delivered += done
         return done
 
-    def _post(self, payload) -> tuple[int | None, str]:
+    def _post(self, payload: str) -> tuple[int | None, str]:
+        """POST JSON text (one event, or a list of them) as it was spooled: not decoded and
+        encoded again."""
         try:
-            r = self._client.post(self.url, json=payload)
+            r = self._client.post(self.url, content=payload.encode(), headers=_JSON)
         except httpx.HTTPError as e:
             return None, f"{type(e).__name__}: {e}"
         return r.status_code, r.text[:300]

@@ -2,6 +2,7 @@
 service too when one is configured (``delivery``: disk spool, retries, exactly once)."""
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from datetime import datetime
@@ -29,14 +30,16 @@ class Reporter:
 
     def report(self, event: Event) -> None:
         """Record the event; never raises (a full disk or a locked database is logged, and
-        the enforcement decision itself still stands)."""
+        the enforcement decision itself still stands). Encoded once, for the store and the
+        spool alike."""
+        body = json.dumps(event.to_dict())
         try:
-            self.store.add(event)
+            self.store.add(event, body)
         except (sqlite3.Error, OSError) as e:
             log.error("nbwarden: could not record event %s locally: %s", event.id, e)
         if self.delivery is not None:
             try:
-                self.delivery.enqueue(event)
+                self.delivery.enqueue(event.id, body)
             except (sqlite3.Error, OSError) as e:
                 log.error("nbwarden: could not spool event %s for the policy service: %s", event.id, e)
 

@@ -34,13 +34,14 @@ class LocalStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
-    def add(self, e: Event) -> bool:
-        """True when stored, False when that event id was already there."""
+    def add(self, e: Event, body: str) -> bool:
+        """Store ``e``, whose JSON is ``body`` (the reporter encodes it once for the store and
+        the spool). True when stored, False when that event id was already there."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (e.id, e.time, e.source, e.outcome, e.action, e.user, e.server, e.kernel, e.category,
-                 e.content_hash, e.attribution, json.dumps(e.to_dict())))
+                 e.content_hash, e.attribution, body))
             return cur.rowcount == 1
 
     def recent(self, user: str | None = None, limit: int = 100) -> list[Event]:

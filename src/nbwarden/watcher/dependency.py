@@ -84,33 +84,30 @@ def _read_metadata(path: str) -> tuple[str, str]:
 _CACHE: dict[tuple[str, str], tuple[tuple, list[Dist]]] = {}
 
 
-def load_dists(site: str, root: str = "") -> list[Dist]:
-    """Distributions installed in one site-packages folder (``root`` prefixes file access,
-    e.g. /proc/PID/root for a container); cached until a dist-info folder changes."""
+def load_dists(site: str, root: str = "") -> tuple[tuple, list[Dist]]:
+    """(signature, distributions) of one site-packages folder (``root`` prefixes file
+    access, e.g. /proc/PID/root for a container). The signature, the dist-info folders'
+    names and modification times, changes whenever a distribution is installed, upgraded,
+    removed or edited: it keys this cache and the caches built on its answer. The folder is
+    listed once per call; distributions are read again only when the signature changed."""
     try:
         sig = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(root + site)
                            if e.name.endswith(".dist-info")))
     except OSError:
-        return []
+        return (), []
     hit = _CACHE.get((root, site))
     if hit and hit[0] == sig:
-        return hit[1]
-    out = _load_dists(site, root)
+        return hit
+    out = _load_dists(site, root, [name for name, _ in sig])
     if len(_CACHE) > 64:
         _CACHE.clear()
     _CACHE[(root, site)] = (sig, out)
-    return out
+    return sig, out
 
 
-def _load_dists(site: str, root: str) -> list[Dist]:
+def _load_dists(site: str, root: str, dist_infos: list[str]) -> list[Dist]:
     out = []
-    try:
-        entries = os.listdir(root + site)
-    except OSError:
-        return out
-    for e in entries:
-        if not e.endswith(".dist-info"):
-            continue
+    for e in dist_infos:
         di = os.path.join(site, e)
         name, version = _read_metadata(root + di + "/METADATA")
         if not name:
@@ -231,7 +228,8 @@ def find(chain: list[Proc], *, root: str = "", byte_budget: int = 256 << 20,
     sites = site_dirs(chain, root)
     if not sites:
         return None, "no Python environment found among the parents"
-    dists = [d for s in sites for d in load_dists(s, root)]
+    loaded = [load_dists(s, root) for s in sites]
+    dists = [d for _, ds in loaded for d in ds]
     offender = chain[0]
 
     def verdict(d: Dist, how: str, file: str | None) -> tuple[Dependency | None, str]:
@@ -274,9 +272,9 @@ def find(chain: list[Proc], *, root: str = "", byte_budget: int = 256 << 20,
     tokens = distinctive_tokens(offender)
     if sum(w for _, w in tokens) < 2:
         return None, "no distinctive command-line value to look for in installed packages"
-    # the same miner restarted (same wallet, same environment) is not searched for again
+    # the same miner restarted (same wallet, same installed distributions) is not searched for again
     key = (root, tuple(sites), tuple(tokens))
-    state = tuple(id(load_dists(s, root)) for s in sites)
+    state = tuple(sig for sig, _ in loaded)
     hit = _SEARCHED.get(key)
     if hit and hit[0] == state:
         return hit[1]

@@ -17,8 +17,10 @@ from . import shell as sh
 MAX_HIDDEN_DEPTH = 4  # decoded-inside-decoded levels followed
 MAX_DECODED_BYTES = 4 << 20  # decoded code analysed per file
 MAX_MATCH_VALUE = 256 << 10  # longest value kept as a fact (the rest is cut, not dropped)
-MAX_UNIT_BYTES = 8 << 20  # larger units are read as text in chunks (strings only), not parsed
-TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk of a huge unit is one whole string fact
+MAX_UNIT_BYTES = 8 << 20  # larger units are analysed in line-aligned pieces of PIECE_BYTES
+PIECE_BYTES = 1 << 20  # parsing 1 MB of dense code takes about a second and 120 MB: not more at once
+MAX_PARSED_PIECES_BYTES = 64 << 20  # per file or cell: pieces past this are read as text only
+TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk read as text is one whole string fact
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 # Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
 # is a comment; to the user it is a menu, so each option is a value the code can receive.
@@ -31,7 +33,10 @@ appimage deb jar so npz pkl index yaml""".split())  # file names with these endi
 
 class ShellState:
     """What a shell session remembers between commands (and, in a kernel, between cells):
-    variables set and files made executable."""
+    variables set (``export``, ``%env``) and files made executable. A session's state is
+    never changed in place: a ``Collector`` changes its own copy, which the session adopts
+    only if the cell is remembered (so a refused cell leaves no trace). ``cd`` is not
+    followed: no fact depends on the working folder."""
 
     def __init__(self):
         self.vars: dict[str, str] = {}
@@ -47,9 +52,12 @@ class Collector:
     def __init__(self, shell_state: ShellState | None = None):
         self.facts: list[Fact] = []
         self.decoded_bytes = 0
-        state = shell_state or ShellState()
-        self._chmodded = state.chmodded
-        self._shell_vars = state.vars
+        self.parsed_pieces_bytes = 0  # of units over MAX_UNIT_BYTES, parsed piece by piece
+        #: the shell state this walk reads and, after its first change, its own copy of it
+        self.shell_state = shell_state or ShellState()
+        self._own_state = shell_state is None
+        self._chmodded = self.shell_state.chmodded
+        self._shell_vars = self.shell_state.vars
         self.notes: list[str] = []
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
@@ -120,16 +128,7 @@ class Collector:
 
     def run(self, unit: Unit) -> None:
         if len(unit.code) > MAX_UNIT_BYTES:
-            self.notes.append(f"cell {unit.cell}: {len(unit.code)} bytes, read as text only")
-            code, start, line = unit.code, 0, unit.line
-            while start < len(code):  # line-aligned chunks, so nothing is cut mid-line
-                end = code.find("\n", start + TEXT_CHUNK)
-                end = len(code) if end < 0 else end + 1
-                chunk = code[start:end]
-                py.text_facts(self, Unit(chunk, TEXT, unit.cell, line, unit.hidden, unit.how))
-                line += chunk.count("\n")
-                start = end
-            return
+            return self._pieces(unit)
         if unit.lang == PYTHON:
             py.python_facts(self, unit)
             if "@param" in unit.code:
@@ -138,6 +137,35 @@ class Collector:
             self.shell(unit.code, unit, unit.line)
         else:
             py.text_facts(self, unit)
+
+    def _pieces(self, unit: Unit) -> None:
+        """A unit too large to parse at once, analysed in line-aligned pieces. Padding a cell
+        or file past MAX_UNIT_BYTES must not blunt the check, so each piece is read like
+        code of the unit's language (a ``%%bash`` header is repeated on each), the same
+        reading whether the unit is a scanned file or a cell. Once the facts are at their
+        limit, or MAX_PARSED_PIECES_BYTES have been parsed, the rest is read as text:
+        parsing would only make facts that are dropped, and the text chunks are facts that
+        are always kept, so nothing goes unmatched."""
+        code, start, line = unit.code, 0, unit.line
+        header = code[:code.find("\n") + 1] if unit.lang == PYTHON and code.startswith("%%") else ""
+        self.notes.append(f"cell {unit.cell}: {len(code)} bytes, analysed in pieces")
+        while start < len(code):
+            as_code = unit.lang != TEXT and not self.full and self.parsed_pieces_bytes < MAX_PARSED_PIECES_BYTES
+            size = PIECE_BYTES if as_code else TEXT_CHUNK
+            end = code.rfind("\n", start, start + size) + 1 if len(code) - start > size else len(code)
+            if end <= start:  # a line longer than a piece: cut it
+                end = start + size
+            piece = code[start:end]
+            if not as_code:
+                py.text_facts(self, Unit(piece, TEXT, unit.cell, line, unit.hidden, unit.how, unit.origin))
+            elif header and start:  # the header's line stands just above the piece
+                self.parsed_pieces_bytes += len(piece)
+                self.run(Unit(header + piece, unit.lang, unit.cell, line - 1, unit.hidden, unit.how, unit.origin))
+            else:
+                self.parsed_pieces_bytes += len(piece)
+                self.run(Unit(piece, unit.lang, unit.cell, line, unit.hidden, unit.how, unit.origin))
+            line += piece.count("\n")
+            start = end
 
     def form_options(self, unit: Unit) -> None:
         """Each option of a Colab form field's menu, as a string the code uses."""
@@ -183,6 +211,7 @@ class Collector:
             if argv[0] in ("export", "declare", "local", "readonly"):
                 argv = argv[1:] or ["export"]
             if all(sh._ASSIGN.match(a) for a in argv):  # VAR=value: remembered, expanded later
+                self._writable_state()
                 for a in argv:
                     k, _, v = a.partition("=")
                     self._shell_vars[k] = self._expand(v)
@@ -216,6 +245,12 @@ class Collector:
             lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
             self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
 
+    def _writable_state(self) -> None:
+        """Copy the caller's shell state before the first change to it (copy on write)."""
+        if not self._own_state:
+            self.shell_state, self._own_state = self.shell_state.copy(), True
+            self._chmodded, self._shell_vars = self.shell_state.chmodded, self.shell_state.vars
+
     def _expand(self, arg: str) -> str:
         if "$" not in arg or not self._shell_vars:
             return arg
@@ -232,6 +267,7 @@ class Collector:
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
         if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
+            self._writable_state()
             for a in argv[2:]:
                 self._chmodded.add(a.rsplit("/", 1)[-1])
         sub = argv[1] if len(argv) > 1 else ""
