@@ -8,7 +8,8 @@ For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so t
   strip     drop markdown cells, comments and docstrings (the prose)
   rename    rename every tool, repository and binary name: known tool names (roop, facefusion,
             xmrig, ngrok...), every github/gitlab/huggingface owner/repo, every downloaded file
-            name; library imports stay (an evader cannot rename what pip installs)
+            name; library imports and the packages pip installs stay (pyngrok, colab_ssh: an
+            evader cannot rename what pip installs and still run it)
   b64shell  hide every shell line behind base64 (`!cmd` -> get_ipython().system(b64decode(...)),
             shell scripts -> `echo <b64> | base64 -d | bash`)
   split     split every string literal of 6+ characters into concatenated halves
@@ -35,8 +36,8 @@ from pathlib import Path
 TOOL_NAMES = """roop facefusion deep-live-cam deeplivecam deep_live_cam simswap sadtalker wav2lip liveportrait
 rvc applio mangio so-vits-svc sovits gpt-sovits openvoice refacer reactor rope ghost faceswap deepfacelab
 dfl inswapper fastfaceswap one-click-deepfake xmrig t-rex trex cpuminer ccminer ethminer nbminer gminer
-lolminer phoenixminer teamredminer nanominer srbminer hellminer sugarmaker xmr-stak ngrok pyngrok cloudflared
-localtunnel remocolab colab-ssh colab_ssh code-server tmate stable-diffusion-webui sd-webui automatic1111
+lolminer phoenixminer teamredminer nanominer srbminer hellminer sugarmaker xmr-stak ngrok cloudflared
+localtunnel remocolab code-server tmate stable-diffusion-webui sd-webui automatic1111
 comfyui fooocus dh_live first-order-model thin-plate-spline real-time-voice-cloning tortoise xtts""".split()
 _TOOL_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(" + "|".join(re.escape(t) for t in sorted(TOOL_NAMES, key=len, reverse=True)) + r")(?![A-Za-z0-9])")
 _REPO_RE = re.compile(r"(?i)((?:github\.com|gitlab\.com|huggingface\.co|raw\.githubusercontent\.com)[/:])([\w.-]+)/([\w.-]+)")

@@ -15,39 +15,24 @@ for v in strip rename b64shell split all decoy all+weights; do
   python3 "$EVAL/score" "$EVAL/dev-disallowed.tsv" --corpus "$EVADED/$v" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
 done
 
-# The held-out manifests (eval/heldout/, 51 other public repositories), when laid out:
-#   python3 "$EVAL/materialize" eval/heldout/*.tsv --mirror /work/.mirror --out ../heldout
-if [ -n "${HELDOUT:-}" ]; then
-  HELD_EVADED=${HELD_EVADED:-$HELDOUT-evaded}
-  echo "## held-out set"
-  python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv eval/heldout/heldout-benign.tsv --corpus "$HELDOUT" --scanner "$SCAN" --show "${SHOW:-0}"
-  python3 eval/evade.py eval/heldout/heldout-disallowed.tsv --corpus "$HELDOUT" --out "$HELD_EVADED" --variants all >/dev/null
-  echo "## held-out set, evaded: all"
-  python3 "$EVAL/score" eval/heldout/heldout-disallowed.tsv --corpus "$HELD_EVADED/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
-fi
-
-# Later held-out sets (eval/heldout2/, eval/heldout3/, built in session 3), when laid out:
-#   python3 "$EVAL/materialize" eval/heldout2/*.tsv --mirror /work/.mirror --out ../heldout2
-#   HELDOUT2=../heldout2 (and HELDOUT3=../heldout3) score each set and its all-at-once rewrite.
-score_set() {  # name, laid-out corpus, folder for its rewrites
-  echo "## $1"
-  python3 "$EVAL/score" "eval/$1/$1-disallowed.tsv" "eval/$1/$1-benign.tsv" --corpus "$2" --scanner "$SCAN" --show "${SHOW:-0}"
-  python3 eval/evade.py "eval/$1/$1-disallowed.tsv" --corpus "$2" --out "$3" --variants all >/dev/null
-  echo "## $1, evaded: all"
-  python3 "$EVAL/score" "eval/$1/$1-disallowed.tsv" --corpus "$3/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
-}
-if [ -n "${HELDOUT2:-}" ]; then score_set heldout2 "$HELDOUT2" "${HELD2_EVADED:-$HELDOUT2-evaded}"; fi
-if [ -n "${HELDOUT3:-}" ]; then score_set heldout3 "$HELDOUT3" "${HELD3_EVADED:-$HELDOUT3-evaded}"; fi
-if [ -n "${HELDOUT4:-}" ]; then score_set heldout4 "$HELDOUT4" "${HELD4_EVADED:-$HELDOUT4-evaded}"; fi
-if [ -n "${HELDOUT5:-}" ]; then score_set heldout5 "$HELDOUT5" "${HELD5_EVADED:-$HELDOUT5-evaded}"; fi
-
-# A third set, eval/heldout-deepfake/ (session 3: 19 disallowed deepfake files from 12 repositories and
-# 326 near-miss files from 5 others, none in the other manifests), laid out the same way:
-#   python3 "$EVAL/materialize" eval/heldout-deepfake/*.tsv --mirror /work/.mirror --out ../heldout-deepfake
-if [ -n "${HELDOUT_DEEPFAKE:-}" ]; then
-  echo "## held-out deepfake set"
-  python3 "$EVAL/score" eval/heldout-deepfake/deepfake-disallowed.tsv eval/heldout-deepfake/deepfake-benign.tsv --corpus "$HELDOUT_DEEPFAKE" --scanner "$SCAN" --show "${SHOW:-0}"
-  python3 eval/evade.py eval/heldout-deepfake/deepfake-disallowed.tsv --corpus "$HELDOUT_DEEPFAKE" --out "$HELDOUT_DEEPFAKE-evaded" --variants all >/dev/null
-  echo "## held-out deepfake set, evaded: all"
-  python3 "$EVAL/score" eval/heldout-deepfake/deepfake-disallowed.tsv --corpus "$HELDOUT_DEEPFAKE-evaded/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall"
+# Held-out sets: every eval/heldout*/ folder holds <set>-disallowed.tsv and/or <set>-benign.tsv
+# manifests of public files in no other manifest (see eval/README.md for what each was used for).
+# Lay each out under one root, then HELDOUT_ROOT=../heldout scores every set found there, and
+# the all-at-once rewrite of its disallowed files:
+#   for d in eval/heldout*/; do s=$(basename "$d")
+#     python3 "$EVAL/materialize" "$d"*.tsv --mirror /work/.mirror --out "../heldout/$s"; done
+if [ -n "${HELDOUT_ROOT:-}" ]; then
+  for d in eval/heldout*/; do
+    name=$(basename "$d"); corpus="$HELDOUT_ROOT/$name"
+    [ -d "$corpus" ] || { echo "## $name: not laid out under $HELDOUT_ROOT, skipped"; continue; }
+    manifests=()
+    for kind in disallowed benign; do [ -f "$d$name-$kind.tsv" ] && manifests+=("$d$name-$kind.tsv"); done
+    echo "## $name"
+    python3 "$EVAL/score" "${manifests[@]}" --corpus "$corpus" --scanner "$SCAN" --show "${SHOW:-0}"
+    if [ -f "$d$name-disallowed.tsv" ]; then
+      python3 eval/evade.py "$d$name-disallowed.tsv" --corpus "$corpus" --out "$corpus-evaded" --variants all >/dev/null
+      echo "## $name, evaded: all"
+      python3 "$EVAL/score" "$d$name-disallowed.tsv" --corpus "$corpus-evaded/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
+    fi
+  done
 fi
