@@ -173,10 +173,11 @@ def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[by
     return run
 
 
-def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[float]]:
+def floor(conninfo: str, events: list[dict], batch: int,
+          pg_root: int | None) -> tuple[float, list[float], tuple[float, float]]:
     """The same rows in the same batches, bare executemany INSERTs into a copy of the
     events table, one connection, a commit per batch: what the database alone costs.
-    Returns (events/s, seconds per batch)."""
+    Returns (events/s, seconds per batch, CPU seconds of PostgreSQL and of this client)."""
     cols = ["id", "time", "received_at", "user_id", "source", "outcome", "action", "server", "kernel", "tier",
             "category", "confidence", "rules", "content_hash", "findings", "attribution", "detail"]
     sql = f"INSERT INTO events_floor ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
@@ -189,6 +190,7 @@ def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[fl
         c.execute("DROP TABLE IF EXISTS events_floor")
         c.execute("CREATE TABLE events_floor (LIKE events INCLUDING DEFAULTS INCLUDING INDEXES)")
         c.commit()
+        cpu0 = (cpu_seconds(pg_root), time.process_time())  # while its server process lives
         start = time.perf_counter()
         with c.cursor() as cur:
             for i in range(0, len(rows), batch):
@@ -197,9 +199,10 @@ def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[fl
                 c.commit()
                 took.append(time.perf_counter() - t)
         wall = time.perf_counter() - start
+        cpu = (cpu_seconds(pg_root) - cpu0[0], time.process_time() - cpu0[1])
         c.execute("DROP TABLE events_floor")
         c.commit()
-    return len(rows) / wall, took
+    return len(rows) / wall, took, cpu
 
 
 def expected_notifications(events: list[dict], policy: Policy) -> tuple[int, int]:
@@ -276,7 +279,7 @@ def main() -> int:
             stored, strikes, notes = c.execute(
                 "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM strikes), "
                 "(SELECT count(*) FROM notifications WHERE kind = 'standing')").fetchone()
-        floor_rate, floor_batches = floor(conninfo, events[:args.events], args.batch)
+        floor_rate, floor_batches, floor_cpu = floor(conninfo, events[:args.events], args.batch, pg_root)
     finally:
         srv.stop()
         tmp.cleanup()
@@ -291,7 +294,7 @@ def main() -> int:
     print(f"{'':<26}{'events/s':>9}{'requests/s':>12} | latency per request, ms:   p50    p90    p99    max")
     for r in runs:
         label = f"paced {args.rate:,.0f}/s" if r.name == "paced" else "saturated"
-        print(f"  service, {label:<14} {r.rate:8,.0f} {r.requests / r.wall:11,.1f} |"
+        print(f"  service, {label:<15} {r.rate:8,.0f} {r.requests / r.wall:11,.1f} |"
               f"{'from scheduled send' if r.name == 'paced' else '':>24} {ms(r.latency, 50)} {ms(r.latency, 90)} "
               f"{ms(r.latency, 99)} {ms(r.latency, 100)}")
         if r.name == "paced":
@@ -305,6 +308,9 @@ def main() -> int:
         per = ", ".join(f"{who} {s:.1f} ({s / r.requests * 1000:.2f} ms/request)"
                         for who, s in zip(("service", "PostgreSQL", "reporters"), r.cpu))
         print(f"  CPU seconds, {r.name} run ({r.wall:.1f} s wall): {per}")
+    nb = len(floor_batches)
+    print(f"  CPU seconds, floor: PostgreSQL {floor_cpu[0]:.1f} ({floor_cpu[0] / nb * 1000:.2f} ms/batch), "
+          f"its client {floor_cpu[1]:.1f} ({floor_cpu[1] / nb * 1000:.2f} ms/batch)")
     print(f"  mean time inside the ingest handler (both runs): {inside:.1f} ms")
     sent = len(events) + len(warm)
     errors = [e for r in runs for e in r.errors]
