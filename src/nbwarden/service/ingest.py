@@ -58,8 +58,8 @@ class Ingested:
 @dataclass
 class _Written:
     """What one store call did: event ids inserted, ids left for another try (their user
-    was created by a concurrent request not yet visible to this statement), and per user id the strikes just given and the active strikes
-    in the window before them."""
+    was created by a concurrent request not yet visible to this statement), and per user
+    id the strikes just given and the active strikes in the window before them."""
     stored: set[str] = field(default_factory=set)
     unresolved: list[str] = field(default_factory=list)
     given: dict[int, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
@@ -69,7 +69,7 @@ class _Written:
 def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy: Policy,
            now: datetime | None = None) -> Ingested:
     """Store a batch of events (see the module docstring for the rules). The caller commits;
-    until then the users who got strikes stay locked (PostgreSQL)."""
+    until then the names of the users who may get strikes stay locked (PostgreSQL)."""
     now = now or utcnow()
     out = Ingested()
     by_id: dict[str, EventIn] = {}
@@ -189,7 +189,8 @@ the first try is still running) wait for each other instead of deadlocking."""
 
 _PG_RECORD_CHANGES = """
 WITH c AS (
-    SELECT * FROM json_to_recordset(CAST(%(changes)s AS json)) AS c(user_id int, subject varchar, detail json, message text)
+    SELECT * FROM json_to_recordset(CAST(%(changes)s AS json))
+        AS c(user_id int, subject varchar, detail json, message text)
 ),
 audited AS (
     INSERT INTO audit_log (time, actor, action, subject, detail)
