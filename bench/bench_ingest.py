@@ -1,28 +1,53 @@
 """Event ingest into the policy service on PostgreSQL, beside a floor measured in the same
 run: a bare INSERT loop of the same rows, in the same batches, into the same database.
 
-    .venv/bin/python bench/bench_ingest.py --events 20000 --reporters 4 --batch 50
-    .venv/bin/python bench/bench_ingest.py --batch 10 --workers 1       # one service process
+    .venv/bin/python bench/bench_ingest.py                       # paced at 2,500 events/s, then saturated
+    .venv/bin/python bench/bench_ingest.py --rate 4000 --only paced
+    .venv/bin/python bench/bench_ingest.py --only saturated --batch 50
     .venv/bin/python bench/bench_ingest.py --database-url postgresql+psycopg://...
 
 Concurrent reporters (threads, one API token and one keep-alive connection each) POST
-batches to /api/events on a real ``nbwarden serve`` process over loopback, each sending its
-next batch when the last is answered. Latency is per request, from the reporter's side.
+batches to /api/events on a real ``nbwarden serve`` process over loopback, in two runs:
+
+* **paced** (open loop, the way wrk2 measures; this run is judged): the offered rate
+  (``--rate`` events/s) is split across the reporters, each sends its batches on a fixed
+  schedule (starts staggered across one interval), and a request's latency is counted from
+  the moment it was *scheduled* to go, not from when it went. A service that falls behind
+  makes later requests leave late, and that lateness is part of their latency, so a stall
+  cannot hide by holding the reporters back (no coordinated omission).
+* **saturated** (closed loop): each reporter sends its next batch as soon as the last is
+  answered: the most this machine gets through. Its latency is queueing at full load
+  (about reporters / throughput), so it shows capacity, not the latency target.
+
+Why this is the honest reading of "ingest >= 2,000 events/s with p99 < 30 ms from
+concurrent reporters": the target is a latency *at* a throughput. A closed loop at
+saturation has no fixed throughput, and its p99 is set by how many requests wait, not by
+the service; a paced run offers more than the target rate (2,500 > 2,000 events/s) and asks
+whether the service keeps up with it (achieved >= 2,000) with every request, lateness
+included, answered fast (p99 < 30 ms).
+
+Batch size: the reporter (``nbwarden.reporting.delivery``) spools events and posts what
+is waiting, up to 200, as soon as its previous post is answered, so its batch is its event
+rate times one round trip. At 2,500 events/s over 4 reporters (625 each) and a round trip
+of 10-16 ms that is 6-10 events: the default ``--batch 10`` (one request per reporter every
+16 ms). Bigger batches are a reporter catching up after an outage.
+
 Afterwards the database is checked: every event stored once, one strike per counting
 event, one notification per standing transition. Bounded: a fixed number of events, every
-request with a timeout. Target: >= 2,000 events/s with p99 request latency < 30 ms.
+request with a timeout. Also printed: the CPU each party used per request (service,
+PostgreSQL, reporters), which the shared machine's load distorts far less than wall time.
 """
 from __future__ import annotations
 
 import argparse
 import http.client
 import os
-import secrets
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -33,15 +58,18 @@ from psycopg.types.json import Jsonb
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from tests.service.pg import Cluster, free_port  # noqa: E402  (the same throwaway cluster the tests use)
+from tests.service.pg import Cluster  # noqa: E402  (the same throwaway cluster the tests use)
+from tests.service.server import ServerProcess  # noqa: E402  (and the same way to run the service)
 
 from nbwarden.cli.serve import default_workers  # noqa: E402
 from nbwarden.events import Event  # noqa: E402
 from nbwarden.policy import Policy  # noqa: E402
 from nbwarden.service import crud  # noqa: E402
 from nbwarden.service.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from nbwarden.watcher import procfs  # noqa: E402
 
 OUTCOMES = [("logged", "log")] * 12 + [("warned", "warn")] * 6 + [("blocked", "block")]  # ~5% strikes
+TARGET_RATE, TARGET_P99 = 2000, 0.030
 
 
 def make_events(n: int, users: int = 500) -> list[dict]:
@@ -65,30 +93,91 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def cpu_seconds(root: int | None) -> float:
-    """CPU time (user + system) of a process and all its descendants, from /proc (Linux);
-    0 elsewhere or when the process is gone."""
-    if root is None or not os.path.isdir("/proc"):
+    """CPU time (user + system) of a process and all its descendants, from /proc (Linux,
+    through the watcher's reader); 0 elsewhere or when the process is gone."""
+    if root is None:
         return 0.0
-    parent, cpu = {}, {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                fields = Path(f"/proc/{d}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            parent[int(d)], cpu[int(d)] = int(fields[1]), int(fields[11]) + int(fields[12])
+    stats = [s for s in map(procfs.read_stat, procfs.list_pids()) if s is not None]
+    children: dict[int, list[int]] = {}
+    for s in stats:
+        children.setdefault(s.ppid, []).append(s.pid)
     tree, todo = set(), [root]
     while todo:
         p = todo.pop()
-        tree.add(p)
-        todo.extend(c for c, pp in parent.items() if pp == p and c not in tree)
-    return sum(cpu.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+        if p not in tree:
+            tree.add(p)
+            todo.extend(children.get(p, ()))
+    return sum(s.cpu_ticks for s in stats if s.pid in tree) / procfs.CLK_TCK
 
 
-def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[float]]:
+@dataclass
+class Run:
+    """One run of the reporters: per request, the latency counted from its scheduled send
+    (the same as its actual send in a closed loop) and the service time alone."""
+    name: str
+    events: int
+    requests: int = 0
+    wall: float = 0.0
+    latency: list[float] = field(default_factory=list)
+    service_time: list[float] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # service, PostgreSQL, reporters
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall
+
+
+def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[bytes, int]], *,
+                  rate: float | None, pids: tuple[int, int | None]) -> Run:
+    """Every chunk (body, events in it) posted once. ``rate``: events/s offered in total,
+    each reporter on its own fixed schedule; None: closed loop, as fast as answered."""
+    n = len(tokens)
+    run = Run(name, sum(k for _, k in chunks), requests=len(chunks))
+    lock = threading.Lock()
+    batch = max(k for _, k in chunks)
+    interval = n * batch / rate if rate else 0.0  # one reporter's period between requests
+    start = time.perf_counter() + 0.05
+
+    def reporter(k: int) -> None:
+        headers = {"Authorization": f"Bearer {tokens[k]}", "Content-Type": "application/json"}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        first = start + k * interval / n  # staggered: the reporters do not all send at once
+        try:
+            for j, (body, _) in enumerate(chunks[k::n]):
+                due = first + j * interval
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                sent = time.perf_counter()
+                conn.request("POST", "/api/events", body=body, headers=headers)
+                r = conn.getresponse()
+                r.read()
+                done = time.perf_counter()
+                with lock:
+                    run.latency.append(done - (due if rate else sent))
+                    run.service_time.append(done - sent)
+                    if r.status != 200:
+                        run.errors.append(r.status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=reporter, args=(k,)) for k in range(n)]
+    cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]), time.process_time())
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.wall = time.perf_counter() - start
+    run.cpu = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1], time.process_time() - cpu0[2])
+    return run
+
+
+def floor(conninfo: str, events: list[dict], batch: int,
+          pg_root: int | None) -> tuple[float, list[float], tuple[float, float]]:
     """The same rows in the same batches, bare executemany INSERTs into a copy of the
     events table, one connection, a commit per batch: what the database alone costs.
-    Returns (events/s, seconds per batch)."""
+    Returns (events/s, seconds per batch, CPU seconds of PostgreSQL and of this client)."""
     cols = ["id", "time", "received_at", "user_id", "source", "outcome", "action", "server", "kernel", "tier",
             "category", "confidence", "rules", "content_hash", "findings", "attribution", "detail"]
     sql = f"INSERT INTO events_floor ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
@@ -101,6 +190,7 @@ def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[fl
         c.execute("DROP TABLE IF EXISTS events_floor")
         c.execute("CREATE TABLE events_floor (LIKE events INCLUDING DEFAULTS INCLUDING INDEXES)")
         c.commit()
+        cpu0 = (cpu_seconds(pg_root), time.process_time())  # while its server process lives
         start = time.perf_counter()
         with c.cursor() as cur:
             for i in range(0, len(rows), batch):
@@ -109,9 +199,10 @@ def floor(conninfo: str, events: list[dict], batch: int) -> tuple[float, list[fl
                 c.commit()
                 took.append(time.perf_counter() - t)
         wall = time.perf_counter() - start
+        cpu = (cpu_seconds(pg_root) - cpu0[0], time.process_time() - cpu0[1])
         c.execute("DROP TABLE events_floor")
         c.commit()
-    return len(rows) / wall, took
+    return len(rows) / wall, took, cpu
 
 
 def expected_notifications(events: list[dict], policy: Policy) -> tuple[int, int]:
@@ -130,12 +221,15 @@ def expected_notifications(events: list[dict], policy: Policy) -> tuple[int, int
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", help="an existing, empty PostgreSQL database (default: a throwaway cluster)")
-    ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--rate", type=float, default=2500, help="events/s offered in the paced run (default 2500)")
+    ap.add_argument("--only", choices=("paced", "saturated"), help="one run instead of both")
+    ap.add_argument("--events", type=int, default=20000, help="events per run (default 20000)")
     ap.add_argument("--reporters", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=50, help="events per request")
+    ap.add_argument("--batch", type=int, default=10, help="events per request (default 10; see above)")
     ap.add_argument("--workers", type=int, default=None,
                     help="service worker processes (default: what `nbwarden serve` picks on this machine)")
     args = ap.parse_args()
+    modes = [args.only] if args.only else ["paced", "saturated"]
 
     cluster = None
     if args.database_url:
@@ -157,99 +251,80 @@ def main() -> int:
         db.commit()
     engine.dispose()
 
-    port = free_port()
-    env = {**os.environ, "NBWARDEN_DATABASE_URL": url, "NBWARDEN_SECRET_KEY": secrets.token_urlsafe(32),
-           "NBWARDEN_RATE_PER_SECOND": "100000", "NBWARDEN_RATE_BURST": "100000", "NBWARDEN_DATA_DIR": "/tmp"}
-    srv = subprocess.Popen([sys.executable, "-m", "nbwarden", "serve", "--port", str(port), "--workers", str(workers)],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    tmp = tempfile.TemporaryDirectory(prefix="nbw-bench-")
+    srv = ServerProcess(url, Path(tmp.name), "--workers", str(workers))
+    runs: list[Run] = []
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("the service did not start")
-        events = make_events(args.events)
+        srv.start()
+        events = make_events(args.events * len(modes))
         warm = make_events(20 * args.reporters * workers)
         for i in range(0, len(warm), 10):  # every worker's pool and prepared statements warm
-            httpx.post(f"{base}/api/events", json=warm[i:i + 10], headers={"Authorization": f"Bearer {tokens[0]}"},
+            httpx.post(f"{srv.url}/api/events", json=warm[i:i + 10], headers={"Authorization": f"Bearer {tokens[0]}"},
                        timeout=30)
-
-        # bodies encoded before the clock starts, and a plain keep-alive http.client per
-        # reporter: the reporters' own CPU should not be what the machine spends its time on
-        chunks = [orjson.dumps(events[i:i + args.batch]) for i in range(0, len(events), args.batch)]
-        latencies: list[float] = []
-        errors: list[int] = []
-        lock = threading.Lock()
-
-        def reporter(k: int) -> None:
-            mine = chunks[k::args.reporters]
-            headers = {"Authorization": f"Bearer {tokens[k]}", "Content-Type": "application/json"}
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            try:
-                for body in mine:
-                    t = time.perf_counter()
-                    conn.request("POST", "/api/events", body=body, headers=headers)
-                    r = conn.getresponse()
-                    r.read()
-                    dt = time.perf_counter() - t
-                    with lock:
-                        latencies.append(dt)
-                        if r.status != 200:
-                            errors.append(r.status)
-            finally:
-                conn.close()
-        threads = [threading.Thread(target=reporter, args=(k,)) for k in range(args.reporters)]
         pg_root = int((cluster.data / "postmaster.pid").read_text().split()[0]) if cluster else None
         load_before = os.getloadavg()[0]
-        cpu0 = (cpu_seconds(srv.pid), cpu_seconds(pg_root), time.process_time())
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
-        cpu = (cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(pg_root) - cpu0[1], time.process_time() - cpu0[2])
+        for k, mode in enumerate(modes):
+            mine = events[k * args.events:(k + 1) * args.events]
+            # bodies encoded before the clock starts, and a plain keep-alive http.client per
+            # reporter: the reporters' own CPU should not be what the machine spends its time on
+            chunks = [(orjson.dumps(mine[i:i + args.batch]), len(mine[i:i + args.batch]))
+                      for i in range(0, len(mine), args.batch)]
+            runs.append(run_reporters(mode, srv.port, tokens, chunks, rate=args.rate if mode == "paced" else None,
+                                      pids=(srv.proc.pid, pg_root)))
         load_after = os.getloadavg()[0]
-        metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {prom}"}, timeout=10).text
+        metrics = httpx.get(f"{srv.url}/metrics", headers={"Authorization": f"Bearer {prom}"}, timeout=10).text
         m = {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in metrics.splitlines() if ln.startswith("nbwarden_ingest")}
         inside = m["nbwarden_ingest_seconds_sum"] / m["nbwarden_ingest_seconds_count"] * 1000
         with psycopg.connect(conninfo) as c:
             stored, strikes, notes = c.execute(
                 "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM strikes), "
                 "(SELECT count(*) FROM notifications WHERE kind = 'standing')").fetchone()
-        floor_rate, floor_batches = floor(conninfo, events, args.batch)
+        floor_rate, floor_batches, floor_cpu = floor(conninfo, events[:args.events], args.batch, pg_root)
     finally:
-        srv.terminate()
-        srv.wait(timeout=30)
+        srv.stop()
+        tmp.cleanup()
         if cluster:
             cluster.destroy()
 
     want_strikes, want_notes = expected_notifications(warm + events, Policy.load())
-    rate = len(events) / wall
     ms = lambda xs, p: f"{pct(xs, p) * 1000:6.1f}"  # noqa: E731
-    print(f"policy service ingest, PostgreSQL: {len(events):,} events, {args.reporters} concurrent reporters, "
-          f"batches of {args.batch}, {workers} service worker{'s' if workers != 1 else ''}")
+    print(f"policy service ingest, PostgreSQL: {args.events:,} events per run, {args.reporters} concurrent "
+          f"reporters, batches of {args.batch}, {workers} service worker{'s' if workers != 1 else ''}")
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
-    print("                 events/s   requests/s | latency per request, ms:   p50    p90    p99    max")
-    print(f"  service      {rate:10,.0f} {len(latencies) / wall:12,.1f} |                       {ms(latencies, 50)} "
-          f"{ms(latencies, 90)} {ms(latencies, 99)} {ms(latencies, 100)}")
-    print(f"  floor        {floor_rate:10,.0f} {floor_rate / args.batch:12,.1f} |                       "
-          f"{ms(floor_batches, 50)} {ms(floor_batches, 90)} {ms(floor_batches, 99)} {ms(floor_batches, 100)}")
-    print(f"  (floor: bare executemany INSERT of the same rows in the same batches, one connection, a commit "
-          f"per batch; service = {rate / floor_rate:.0%} of it)")
-    print(f"  CPU seconds while the reporters ran ({wall:.1f} s wall): service {cpu[0]:.1f}, PostgreSQL "
-          f"{cpu[1]:.1f}, reporters {cpu[2]:.1f}; mean time inside the ingest handler {inside:.1f} ms")
+    print(f"{'':<26}{'events/s':>9}{'requests/s':>12} | latency per request, ms:   p50    p90    p99    max")
+    for r in runs:
+        label = f"paced {args.rate:,.0f}/s" if r.name == "paced" else "saturated"
+        print(f"  service, {label:<15} {r.rate:8,.0f} {r.requests / r.wall:11,.1f} |"
+              f"{'from scheduled send' if r.name == 'paced' else '':>24} {ms(r.latency, 50)} {ms(r.latency, 90)} "
+              f"{ms(r.latency, 99)} {ms(r.latency, 100)}")
+        if r.name == "paced":
+            st = r.service_time
+            print(f"{'':<47} |{'from actual send':>24} {ms(st, 50)} {ms(st, 90)} {ms(st, 99)} {ms(st, 100)}")
+    fb = floor_batches
+    print(f"  {'floor':<24} {floor_rate:8,.0f} {floor_rate / args.batch:11,.1f} |{'':>24} "
+          f"{ms(fb, 50)} {ms(fb, 90)} {ms(fb, 99)} {ms(fb, 100)}")
+    print("  (floor: bare executemany INSERT of the same rows in the same batches, one connection, a commit per batch)")
+    for r in runs:
+        per = ", ".join(f"{who} {s:.1f} ({s / r.requests * 1000:.2f} ms/request)"
+                        for who, s in zip(("service", "PostgreSQL", "reporters"), r.cpu))
+        print(f"  CPU seconds, {r.name} run ({r.wall:.1f} s wall): {per}")
+    nb = len(floor_batches)
+    print(f"  CPU seconds, floor: PostgreSQL {floor_cpu[0]:.1f} ({floor_cpu[0] / nb * 1000:.2f} ms/batch), "
+          f"its client {floor_cpu[1]:.1f} ({floor_cpu[1] / nb * 1000:.2f} ms/batch)")
+    print(f"  mean time inside the ingest handler (both runs): {inside:.1f} ms")
     sent = len(events) + len(warm)
+    errors = [e for r in runs for e in r.errors]
     print(f"  stored {stored:,} of {sent:,} events sent; strikes {strikes:,} (expected {want_strikes:,}); "
           f"standing notifications {notes:,} (expected {want_notes:,}, one per transition); "
           f"errors: {len(errors)} {sorted(set(errors))}")
     exact = stored == sent and strikes == want_strikes and notes == want_notes and not errors
-    ok = rate >= 2000 and pct(latencies, 99) < 0.030 and exact
-    print("  target (>= 2,000 events/s, p99 < 30 ms, all stored exactly):", "met" if ok else "NOT met")
+    paced = next((r for r in runs if r.name == "paced"), None)
+    if paced is None or args.rate <= TARGET_RATE:
+        print(f"  target not judged: it needs a paced run offering more than {TARGET_RATE:,} events/s")
+        return 0 if exact else 1
+    ok = paced.rate >= TARGET_RATE and pct(paced.latency, 99) < TARGET_P99 and exact
+    print(f"  target (paced at {args.rate:,.0f}/s: achieved >= {TARGET_RATE:,} events/s, p99 from scheduled send "
+          f"< {TARGET_P99 * 1000:.0f} ms, all stored exactly):", "met" if ok else "NOT met")
     return 0 if ok else 1
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from nbwarden.service import crud
 from nbwarden.service.db import make_engine, make_sessionmaker, migrate
 
-from .conftest import ROOT, ServerProcess, issue_token
+from .conftest import ROOT, issue_token
+from .server import ServerProcess
 from .factory import days_ago, event, mining_event
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,13 +9,13 @@ import sqlite3
 import threading
 import time
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from nbwarden.events import Event
 from nbwarden.reporting import Reporter
 
-from .conftest import ServerProcess, fresh_pg_db, issue_token
+from .conftest import fresh_pg_db, issue_token
+from .server import ServerProcess
 
 
 def make_events(n: int, users=("ada", "bob", "cyd")) -> list[Event]:
@@ -44,16 +44,9 @@ def reporter(tmp_path, url: str, token: str, name: str = "rep") -> Reporter:
     return rep
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'service.sqlite'}"
-    return fresh_pg_db(request.getfixturevalue("pg_cluster"))
-
-
-def test_service_sigkilled_during_ingest(url, tmp_path):
-    token = issue_token(url)
-    srv = ServerProcess(url, tmp_path).start()
+def test_service_sigkilled_during_ingest(db_url, tmp_path):
+    token = issue_token(db_url)
+    srv = ServerProcess(db_url, tmp_path).start()
     rep = reporter(tmp_path, srv.url, token)
     events = make_events(600)
     # events keep coming while the service dies: reported from a thread, so however fast the
@@ -75,7 +68,7 @@ def test_service_sigkilled_during_ingest(url, tmp_path):
     finally:
         rep.close()
         srv.stop()
-    n, strikes, ids = stored(url)
+    n, strikes, ids = stored(db_url)
     assert n == len(events) and ids == {e.id for e in events}
     assert strikes == sum(1 for e in events if e.counts_against_user)
 

@@ -16,7 +16,8 @@ import time
 import httpx
 import pytest
 
-from .conftest import ROOT, die_with_parent, fresh_pg_db, issue_token
+from .conftest import ROOT, fresh_pg_db, issue_token
+from .server import die_with_parent
 from .factory import event
 from .pg import free_port
 from .test_browser import CHROMIUM, FLAGS

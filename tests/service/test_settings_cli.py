@@ -56,3 +56,9 @@ def test_cli_sets_up_accounts_and_tokens(tmp_path):
 def test_cli_refuses_several_workers_on_sqlite(tmp_path):
     r = run_cli("--workers", "2", env={"NBWARDEN_DATA_DIR": str(tmp_path)})
     assert r.returncode == 2 and "1 on SQLite" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("url", ["postgresql://db/nbwarden", "postgresql+psycopg2://db/nbwarden", "mysql://db/x"])
+def test_cli_refuses_a_database_it_cannot_drive(tmp_path, url):
+    r = run_cli("--issue-token", "x", env={"NBWARDEN_DATABASE_URL": url, "NBWARDEN_DATA_DIR": str(tmp_path)})
+    assert r.returncode == 2 and "postgresql+psycopg://" in r.stderr and "Traceback" not in r.stderr

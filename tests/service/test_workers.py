@@ -24,7 +24,8 @@ from nbwarden.service.models import utcnow
 from nbwarden.service.schemas import EventIn
 from nbwarden.service.tokens import TokenInfo
 
-from .conftest import ServerProcess, fresh_pg_db, issue_token, make_settings
+from .conftest import fresh_pg_db, issue_token, make_settings
+from .server import ServerProcess
 from .factory import event
 
 

@@ -3,6 +3,7 @@ and a busy timeout; on PostgreSQL a restarted database costs a failed request or
 retried by the reporter), not a dead service."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import orjson
@@ -57,7 +58,13 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration this code ships (read from the migration scripts once)."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
 def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    """The database answers and is at ``head_revision()``: one query."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+        return MigrationContext.configure(conn).get_current_revision() == head_revision()

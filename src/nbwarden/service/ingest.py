@@ -7,22 +7,30 @@ not counted again; an event becomes a strike when it counts against its user
 (``nbwarden.events.Event.counts_against_user``) and its content hash is not allowlisted;
 every strike is audited; a standing transition is audited and notified once.
 
-On PostgreSQL a batch costs one statement (data-modifying CTEs create the missing users and
-store events, strikes and their audit rows, and return the strike times standing needs),
-preceded by a lock on the rows of the users who may get a strike. The lock serialises
+On PostgreSQL a batch costs one round trip: a transaction-scoped advisory lock on the names
+of the users who may get a strike, pipelined with one statement (data-modifying CTEs create
+the missing users and store events, strikes and their audit rows, and return the strike
+times standing needs); a standing transition adds one more statement. The lock serialises
 concurrent batches for the same user, so each computes standing from the strikes of the one
-before it: one notification per transition, from any number of workers. Elsewhere (SQLite,
-one writer at a time) the same rules run as a few portable statements.
+before it: one notification per transition, from any number of workers. It is taken on the
+*name*, so it also holds for a user no batch has created yet. Both statements go through
+the session's own psycopg connection, inside its transaction (the caller commits):
+SQLAlchemy's execution machinery cost more CPU than building and running the statement.
+Elsewhere (SQLite, one writer at a time) the same rules run as a few portable statements.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
+import orjson
+import psycopg
 from pydantic import TypeAdapter
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DB
 
 from ..events import Event as EventShape
@@ -50,9 +58,8 @@ class Ingested:
 @dataclass
 class _Written:
     """What one store call did: event ids inserted, ids left for another try (their user
-    was created by a concurrent request: not yet visible to this statement, or visible but
-    not locked before it), and per user id the strikes just given and the active strikes
-    in the window before them."""
+    was created by a concurrent request not yet visible to this statement), and per user
+    id the strikes just given and the active strikes in the window before them."""
     stored: set[str] = field(default_factory=set)
     unresolved: list[str] = field(default_factory=list)
     given: dict[int, list[tuple[str, datetime]]] = field(default_factory=lambda: defaultdict(list))
@@ -62,7 +69,7 @@ class _Written:
 def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy: Policy,
            now: datetime | None = None) -> Ingested:
     """Store a batch of events (see the module docstring for the rules). The caller commits;
-    until then the users who got strikes stay locked (PostgreSQL)."""
+    until then the names of the users who may get strikes stay locked (PostgreSQL)."""
     now = now or utcnow()
     out = Ingested()
     by_id: dict[str, EventIn] = {}
@@ -72,7 +79,8 @@ def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy:
         else:
             by_id[e.id] = e
     counting = {i for i, e in by_id.items() if e.user and _counts_against_user(e)}
-    store = _store_pg if db.get_bind().dialect.name == "postgresql" else _store_portable
+    pg = db.get_bind().dialect.name == "postgresql"
+    store = _store_pg if pg else _store_portable
     written, pending = _Written(), list(by_id.values())
     for _ in range(3):  # a second pass only for users a concurrent request created meanwhile (PostgreSQL)
         w = store(db, events=pending, counting=counting, reporter=reporter, policy=policy, now=now)
@@ -90,7 +98,7 @@ def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy:
     out.accepted = len(out.stored)
     out.duplicates += len(by_id) - out.accepted
     out.strikes = sum(len(g) for g in written.given.values())
-    audits, notes = [], []
+    changes = []
     for uid, given in written.given.items():
         name = by_id[given[0][0]].user
         prior = written.prior[uid]
@@ -98,50 +106,47 @@ def ingest(db: DB, *, events: list[EventIn], reporter: TokenInfo | None, policy:
         after = policy.standing(prior + [t for _, t in given], now)
         if after.standing != before.standing:
             out.standing_changes[name] = (before.standing, after)
-            audits.append({"time": now, "actor": "system", "action": "standing.change", "subject": f"user:{name}",
-                           "detail": {"from": before.standing, "to": after.standing, "strikes": after.strikes,
-                                      "policy_version": policy.version}})
-            notes.append({"user_id": uid, "kind": "standing", "link": "/me", "created_at": now,
-                          "message": f"Your standing is now {after.standing}: {after.consequence}"})
-    if audits:
-        db.execute(m.AuditEntry.__table__.insert(), audits)
-        db.execute(m.Notification.__table__.insert(), notes)
+            changes.append({"user_id": uid, "subject": f"user:{name}",
+                            "detail": {"from": before.standing, "to": after.standing, "strikes": after.strikes,
+                                       "policy_version": policy.version},
+                            "message": f"Your standing is now {after.standing}: {after.consequence}"})
+    if changes:
+        (_record_changes_pg if pg else _record_changes_portable)(db, changes=changes, now=now)
     return out
 
 
-# -- PostgreSQL: one statement per batch ----------------------------------------------------------
-_PG_LOCK_USERS = text("SELECT id FROM users WHERE name = ANY(CAST(:names AS text[])) ORDER BY id FOR NO KEY UPDATE")
-"""Rows locked in id order (no deadlock between batches). NO KEY UPDATE, so it does not
-wait for, or block, the key-share locks that inserting events for these users takes."""
+# -- PostgreSQL: one round trip per batch ---------------------------------------------------------
+USER_LOCK_SPACE = 0x6E6277  # "nbw": the first key of our advisory locks, apart from other applications'
 
-_PG_STORE = text("""
+_PG_LOCK_USERS = """
+SELECT pg_advisory_xact_lock(%(space)s, h)
+FROM (SELECT DISTINCT hashtext(n) AS h FROM unnest(CAST(%(names)s AS text[])) AS n ORDER BY 1) AS k
+"""
+"""A lock per user name, held until the transaction ends, taken in one global order (no
+deadlock between batches). Two names with the same hash only wait for each other."""
+
+_PG_STORE = """
 WITH batch AS (
-    SELECT b.*, LEAST(b.time, :latest) AS at
-    FROM json_to_recordset(CAST(:events AS json)) AS b(
+    SELECT b.*, LEAST(b.time, %(latest)s) AS at
+    FROM json_to_recordset(CAST(%(events)s AS json)) AS b(
         id varchar, time timestamptz, source varchar, outcome varchar, action varchar, "user" varchar,
         server varchar, kernel varchar, tier varchar, category varchar, confidence float8, rules json,
         content_hash varchar, findings json, attribution varchar, detail json)
 ),
 names AS (SELECT DISTINCT "user" AS name FROM batch WHERE "user" IS NOT NULL),
 known AS (SELECT u.id, u.name FROM users u JOIN names n ON n.name = u.name),
-late AS (
-    SELECT k.name FROM known k
-    WHERE k.id <> ALL(CAST(:locked AS int[]))
-      AND EXISTS (SELECT 1 FROM batch b WHERE b."user" = k.name AND b.id = ANY(CAST(:counting AS text[])))
-),
 created AS (
     INSERT INTO users (name, role, created_at)
-    SELECT name, 'user', :now FROM names WHERE name NOT IN (SELECT name FROM known) ORDER BY name
+    SELECT name, 'user', %(now)s FROM names WHERE name NOT IN (SELECT name FROM known) ORDER BY name
     ON CONFLICT (name) DO NOTHING
     RETURNING id, name
 ),
-ids AS (SELECT id, name FROM known WHERE name NOT IN (SELECT name FROM late)
-        UNION ALL SELECT id, name FROM created),
+ids AS (SELECT id, name FROM known UNION ALL SELECT id, name FROM created),
 stored AS (
     INSERT INTO events (id, time, received_at, user_id, source, outcome, action, server, kernel, tier,
                         category, confidence, rules, content_hash, findings, attribution, detail, reporter_id)
-    SELECT b.id, b.at, :now, ids.id, b.source, b.outcome, b.action, b.server, b.kernel, b.tier,
-           b.category, b.confidence, b.rules, b.content_hash, b.findings, b.attribution, b.detail, :reporter
+    SELECT b.id, b.at, %(now)s, ids.id, b.source, b.outcome, b.action, b.server, b.kernel, b.tier,
+           b.category, b.confidence, b.rules, b.content_hash, b.findings, b.attribution, b.detail, %(reporter)s
     FROM batch b LEFT JOIN ids ON ids.name = b."user"
     WHERE b."user" IS NULL OR ids.id IS NOT NULL
     ORDER BY b.id
@@ -150,16 +155,16 @@ stored AS (
 ),
 struck AS (
     INSERT INTO strikes (user_id, event_id, time, status)
-    SELECT s.user_id, b.id, b.at, :active
+    SELECT s.user_id, b.id, b.at, %(active)s
     FROM stored s JOIN batch b ON b.id = s.id
-    WHERE b.id = ANY(CAST(:counting AS text[])) AND s.user_id IS NOT NULL
+    WHERE b.id = ANY(CAST(%(counting)s AS text[])) AND s.user_id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM allowlist a WHERE a.content_hash = b.content_hash)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING user_id, event_id, time
 ),
 audited AS (
     INSERT INTO audit_log (time, actor, action, subject, detail)
-    SELECT :now, :actor, 'strike.give', 'user:' || b."user",
+    SELECT %(now)s, %(actor)s, 'strike.give', 'user:' || b."user",
            json_build_object('event', b.id, 'category', b.category, 'outcome', b.outcome, 'rules', b.rules)
     FROM struck k JOIN batch b ON b.id = k.event_id
 )
@@ -171,27 +176,60 @@ UNION ALL
 SELECT 'given', event_id, user_id, time FROM struck
 UNION ALL
 SELECT 'prior', NULL, s.user_id, s.time FROM strikes s
-    WHERE s.user_id IN (SELECT user_id FROM struck) AND s.status = :active AND s.time >= :since
-""")
+    WHERE s.user_id IN (SELECT user_id FROM struck) AND s.status = %(active)s AND s.time >= %(since)s
+"""
 """Sub-statements share one snapshot, so ``prior`` (strikes already committed) never
 includes the strikes ``struck`` inserts. The snapshot is taken after ``_PG_LOCK_USERS``
-returned, so it holds every strike of the batches that locked these users before. A user
-who may get a strike here must be locked (``:locked``) or created by this statement;
-one committed by a concurrent batch between the lock and this statement (``late``) is
-left, with all its events, for the next pass, which locks it first. Users
-and events are inserted in name and id order, so two batches that overlap (a retry sent
-while the first try is still running) wait for each other instead of deadlocking."""
+returned, so it holds every strike of the batches that locked these names before. A user
+that a concurrent batch created but has not committed is not in the snapshot: the insert
+here waits for that batch, then skips the name, and its events are left (``unresolved``)
+for a second pass, whose new snapshot sees the user (the lock is still held). Users and
+events are inserted in name and id order, so two batches that overlap (a retry sent while
+the first try is still running) wait for each other instead of deadlocking."""
+
+_PG_RECORD_CHANGES = """
+WITH c AS (
+    SELECT * FROM json_to_recordset(CAST(%(changes)s AS json))
+        AS c(user_id int, subject varchar, detail json, message text)
+),
+audited AS (
+    INSERT INTO audit_log (time, actor, action, subject, detail)
+    SELECT %(now)s, 'system', 'standing.change', subject, detail FROM c
+)
+INSERT INTO notifications (user_id, kind, message, link, created_at)
+SELECT user_id, 'standing', message, '/me', %(now)s FROM c
+"""
+"""Each standing transition: an audit row and a notification for the user, one statement."""
+
+
+@contextmanager
+def _driver(db: DB) -> Iterator[psycopg.Connection]:
+    """The session's psycopg connection, inside the session's transaction. Its errors are
+    raised as SQLAlchemy raises them (so the service answers 503, which reporters retry),
+    and a lost connection (the database restarted) makes the pool start over, as SQLAlchemy
+    does on a disconnect, instead of failing one request per stale pooled connection."""
+    sa = db.connection()
+    try:
+        yield sa.connection.driver_connection
+    except psycopg.Error as e:
+        lost = sa.dialect.is_disconnect(e, sa.connection.dbapi_connection, None)
+        if lost:
+            sa.invalidate(e)
+            sa.engine.dispose(close=False)
+        raise DBAPIError.instance(None, None, e, psycopg.Error, connection_invalidated=lost, dialect=sa.dialect) from e
 
 
 def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: TokenInfo | None, policy: Policy,
               now: datetime) -> _Written:
     names = sorted({e.user for e in events if e.id in counting})
-    locked = list(db.scalars(_PG_LOCK_USERS, {"names": names})) if names else []
-    rows = db.execute(_PG_STORE, {
-        "events": _EVENTS_JSON.dump_json(events).decode(), "counting": [e.id for e in events if e.id in counting],
-        "locked": locked,
-        "now": now, "latest": now + FUTURE_SLACK, "since": now - policy.window, "active": m.STRIKE_ACTIVE,
-        "reporter": reporter.id if reporter else None, "actor": token_actor(reporter)})
+    with _driver(db) as conn, conn.pipeline():  # the lock and the statement in one round trip
+        if names:
+            conn.execute(_PG_LOCK_USERS, {"space": USER_LOCK_SPACE, "names": names})
+        cur = conn.execute(_PG_STORE, {
+            "events": _EVENTS_JSON.dump_json(events).decode(), "counting": [e.id for e in events if e.id in counting],
+            "now": now, "latest": now + FUTURE_SLACK, "since": now - policy.window, "active": m.STRIKE_ACTIVE,
+            "reporter": reporter.id if reporter else None, "actor": token_actor(reporter)})
+        rows = cur.fetchall()
     w = _Written()
     for kind, event_id, user_id, time in rows:
         if kind == "stored":
@@ -203,6 +241,11 @@ def _store_pg(db: DB, *, events: list[EventIn], counting: set[str], reporter: To
         else:
             w.unresolved.append(event_id)
     return w
+
+
+def _record_changes_pg(db: DB, *, changes: list[dict[str, Any]], now: datetime) -> None:
+    with _driver(db) as conn:
+        conn.execute(_PG_RECORD_CHANGES, {"changes": orjson.dumps(changes).decode(), "now": now})
 
 
 # -- elsewhere (SQLite): portable statements ------------------------------------------------------
@@ -240,6 +283,15 @@ def _store_portable(db: DB, *, events: list[EventIn], counting: set[str], report
          "detail": {"event": e.id, "category": e.category, "outcome": e.outcome, "rules": e.rules}}
         for e in striking])
     return w
+
+
+def _record_changes_portable(db: DB, *, changes: list[dict[str, Any]], now: datetime) -> None:
+    db.execute(m.AuditEntry.__table__.insert(), [
+        {"time": now, "actor": "system", "action": "standing.change", "subject": c["subject"], "detail": c["detail"]}
+        for c in changes])
+    db.execute(m.Notification.__table__.insert(), [
+        {"user_id": c["user_id"], "kind": "standing", "link": "/me", "created_at": now, "message": c["message"]}
+        for c in changes])
 
 
 def _insert_events(db: DB, *, rows: list[dict[str, Any]], now: datetime, reporter_id: int | None) -> set[str]:

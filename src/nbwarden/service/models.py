@@ -82,11 +82,12 @@ class Session(Base):
 
 class Event(Base):
     """One reported decision (``nbwarden.events.Event``); the primary key is the reporter's
-    event id, which is what makes a retried report count once."""
+    event id, which is what makes a retried report count once. Indexed only where a query
+    looks (by user, by time): every index is paid on each insert, and ingest is the hot path."""
     __tablename__ = "events"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     time: Mapped[datetime] = mapped_column(index=True)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(16))
     outcome: Mapped[str] = mapped_column(String(16))
@@ -94,10 +95,10 @@ class Event(Base):
     server: Mapped[str | None] = mapped_column(String(255), nullable=True)
     kernel: Mapped[str | None] = mapped_column(String(255), nullable=True)
     tier: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    category: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     rules: Mapped[list[Any]] = mapped_column(default=list)
-    content_hash: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     findings: Mapped[list[Any]] = mapped_column(default=list)
     attribution: Mapped[str] = mapped_column(String(255), default="user")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

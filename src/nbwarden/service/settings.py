@@ -82,6 +82,16 @@ class Settings(BaseSettings):
                                      "or leave it unset to have one generated")
         return self
 
+    @model_validator(mode="after")
+    def _known_database(self) -> "Settings":
+        """SQLite, or PostgreSQL through psycopg 3: ingest drives psycopg itself (its pipeline
+        mode), so another PostgreSQL driver would fail at the first batch instead of here."""
+        if self.database_url and not self.database_url.startswith(("sqlite:", "sqlite+pysqlite:",
+                                                                   "postgresql+psycopg:")):
+            raise ValueError("NBWARDEN_DATABASE_URL must be sqlite:///<path> or postgresql+psycopg://<user>@<host>/<db> "
+                             f"(PostgreSQL through psycopg 3), not {self.database_url.split(':', 1)[0]}:...")
+        return self
+
     @property
     def development(self) -> bool:
         return self.environment == "development"
