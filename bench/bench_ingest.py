@@ -9,12 +9,18 @@ run: a bare INSERT loop of the same rows, in the same batches, into the same dat
 Concurrent reporters (threads, one API token and one keep-alive connection each) POST
 batches to /api/events on a real ``nbwarden serve`` process over loopback, in two runs:
 
-* **paced** (open loop, the way wrk2 measures; this run is judged): the offered rate
+* **paced** (open loop with fixed batches, the way wrk2 measures): the offered rate
   (``--rate`` events/s) is split across the reporters, each sends its batches on a fixed
   schedule (starts staggered across one interval), and a request's latency is counted from
   the moment it was *scheduled* to go, not from when it went. A service that falls behind
   makes later requests leave late, and that lateness is part of their latency, so a stall
   cannot hide by holding the reporters back (no coordinated omission).
+* **spooled** (open loop, as nbwarden's own reporters send; this run is judged): events
+  arrive at each reporter on a fixed schedule (``--rate`` split across the reporters), and
+  the reporter posts what has arrived, up to 200, as soon as its previous post is answered,
+  which is what ``nbwarden.reporting.delivery`` does with its spool. An event's latency runs
+  from its arrival to the answer that stores it, waiting in the spool included, so a
+  service that falls behind is charged for it here too; batches grow while it does.
 * **saturated** (closed loop): each reporter sends its next batch as soon as the last is
   answered: the most this machine gets through. Its latency is queueing at full load
   (about reporters / throughput), so it shows capacity, not the latency target.
@@ -22,15 +28,15 @@ batches to /api/events on a real ``nbwarden serve`` process over loopback, in tw
 Why this is the honest reading of "ingest >= 2,000 events/s with p99 < 30 ms from
 concurrent reporters": the target is a latency *at* a throughput. A closed loop at
 saturation has no fixed throughput, and its p99 is set by how many requests wait, not by
-the service; a paced run offers more than the target rate (2,500 > 2,000 events/s) and asks
-whether the service keeps up with it (achieved >= 2,000) with every request, lateness
-included, answered fast (p99 < 30 ms).
+the service; an open-loop run offers more than the target rate (2,500 > 2,000 events/s) and
+asks whether the service keeps up with it (achieved >= 2,000) with every event, lateness
+included, stored fast (p99 < 30 ms). The spooled run is judged because it is the load
+nbwarden's reporters put on the service; the paced run is printed beside it.
 
-Batch size: the reporter (``nbwarden.reporting.delivery``) spools events and posts what
-is waiting, up to 200, as soon as its previous post is answered, so its batch is its event
-rate times one round trip. At 2,500 events/s over 4 reporters (625 each) and a round trip
-of 10-16 ms that is 6-10 events: the default ``--batch 10`` (one request per reporter every
-16 ms). Bigger batches are a reporter catching up after an outage.
+Batch size: a real reporter's batch is its event rate times one round trip, so it is not
+fixed: at 2,500 events/s over 4 reporters (625 each) and a round trip of 10-16 ms it is
+6-10 events, and it grows when the service slows. The spooled run lets it; the paced run
+holds it at ``--batch`` (default 10), a stricter load than any nbwarden reporter makes.
 
 Afterwards the database is checked: every event stored once, one strike per counting
 event, one notification per standing transition. Bounded: a fixed number of events, every
@@ -70,6 +76,8 @@ from nbwarden.watcher import procfs  # noqa: E402
 
 OUTCOMES = [("logged", "log")] * 12 + [("warned", "warn")] * 6 + [("blocked", "block")]  # ~5% strikes
 TARGET_RATE, TARGET_P99 = 2000, 0.030
+SPOOL_BATCH = 200  # what nbwarden.reporting.delivery posts at most at once
+MODES = ("spooled", "paced", "saturated")
 
 
 def make_events(n: int, users: int = 500) -> list[dict]:
@@ -112,8 +120,9 @@ def cpu_seconds(root: int | None) -> float:
 
 @dataclass
 class Run:
-    """One run of the reporters: per request, the latency counted from its scheduled send
-    (the same as its actual send in a closed loop) and the service time alone."""
+    """One run of the reporters: the latency counted from each request's scheduled send (the
+    same as its actual send in a closed loop; from each event's arrival in the spooled run)
+    and the service time alone."""
     name: str
     events: int
     requests: int = 0
@@ -121,6 +130,7 @@ class Run:
     latency: list[float] = field(default_factory=list)
     service_time: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # spooled run: events per post
     cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)  # service, PostgreSQL, reporters
 
     @property
@@ -130,14 +140,47 @@ class Run:
 
 def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[bytes, int]], *,
                   rate: float | None, pids: tuple[int, int | None]) -> Run:
-    """Every chunk (body, events in it) posted once. ``rate``: events/s offered in total,
-    each reporter on its own fixed schedule; None: closed loop, as fast as answered."""
+    """Every event of the chunks (body, events in it) posted once. ``rate``: events/s offered
+    in total, each reporter on its own fixed schedule (chunk by chunk, or event by event
+    for the spooled run); None: closed loop, as fast as answered."""
     n = len(tokens)
     run = Run(name, sum(k for _, k in chunks), requests=len(chunks))
     lock = threading.Lock()
     batch = max(k for _, k in chunks)
     interval = n * batch / rate if rate else 0.0  # one reporter's period between requests
     start = time.perf_counter() + 0.05
+
+    def spooled(k: int) -> None:
+        """Events arrive every n/rate s; post all that have arrived (<= SPOOL_BATCH) once the
+        previous post is answered, as delivery.Deliverer does; latency per event from arrival."""
+        headers = {"Authorization": f"Bearer {tokens[k]}", "Content-Type": "application/json"}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        parts = [e for body, _ in chunks[k::n] for e in orjson.loads(body)]
+        parts = [orjson.dumps(e) for e in parts]
+        gap = n / rate
+        first = start + k * gap / n
+        i = 0
+        try:
+            while i < len(parts):
+                wait = first + i * gap - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                now = time.perf_counter()
+                j = min(len(parts), i + SPOOL_BATCH, max(i + 1, int((now - first) / gap) + 1))
+                sent = time.perf_counter()
+                conn.request("POST", "/api/events", body=b"[" + b",".join(parts[i:j]) + b"]", headers=headers)
+                r = conn.getresponse()
+                r.read()
+                done = time.perf_counter()
+                with lock:
+                    run.latency.extend(done - (first + e * gap) for e in range(i, j))
+                    run.service_time.append(done - sent)
+                    run.batches.append(j - i)
+                    if r.status != 200:
+                        run.errors.append(r.status)
+                i = j
+        finally:
+            conn.close()
 
     def reporter(k: int) -> None:
         headers = {"Authorization": f"Bearer {tokens[k]}", "Content-Type": "application/json"}
@@ -162,13 +205,15 @@ def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[by
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=reporter, args=(k,)) for k in range(n)]
+    threads = [threading.Thread(target=spooled if name == "spooled" else reporter, args=(k,)) for k in range(n)]
     cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]), time.process_time())
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     run.wall = time.perf_counter() - start
+    if run.batches:
+        run.requests = len(run.batches)
     run.cpu = (cpu_seconds(pids[0]) - cpu0[0], cpu_seconds(pids[1]) - cpu0[1], time.process_time() - cpu0[2])
     return run
 
@@ -221,15 +266,17 @@ def expected_notifications(events: list[dict], policy: Policy) -> tuple[int, int
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", help="an existing, empty PostgreSQL database (default: a throwaway cluster)")
-    ap.add_argument("--rate", type=float, default=2500, help="events/s offered in the paced run (default 2500)")
-    ap.add_argument("--only", choices=("paced", "saturated"), help="one run instead of both")
+    ap.add_argument("--rate", type=float, default=2500,
+                    help="events/s offered in the spooled and paced runs (default 2500)")
+    ap.add_argument("--only", choices=MODES, help="one run instead of all three")
     ap.add_argument("--events", type=int, default=20000, help="events per run (default 20000)")
     ap.add_argument("--reporters", type=int, default=4)
-    ap.add_argument("--batch", type=int, default=10, help="events per request (default 10; see above)")
+    ap.add_argument("--batch", type=int, default=10,
+                    help="events per request in the paced and saturated runs (default 10; see above)")
     ap.add_argument("--workers", type=int, default=None,
                     help="service worker processes (default: what `nbwarden serve` picks on this machine)")
     args = ap.parse_args()
-    modes = [args.only] if args.only else ["paced", "saturated"]
+    modes = [args.only] if args.only else list(MODES)
 
     cluster = None
     if args.database_url:
@@ -269,7 +316,7 @@ def main() -> int:
             # reporter: the reporters' own CPU should not be what the machine spends its time on
             chunks = [(orjson.dumps(mine[i:i + args.batch]), len(mine[i:i + args.batch]))
                       for i in range(0, len(mine), args.batch)]
-            runs.append(run_reporters(mode, srv.port, tokens, chunks, rate=args.rate if mode == "paced" else None,
+            runs.append(run_reporters(mode, srv.port, tokens, chunks, rate=None if mode == "saturated" else args.rate,
                                       pids=(srv.proc.pid, pg_root)))
         load_after = os.getloadavg()[0]
         metrics = httpx.get(f"{srv.url}/metrics", headers={"Authorization": f"Bearer {prom}"}, timeout=10).text
@@ -292,11 +339,16 @@ def main() -> int:
           f"reporters, batches of {args.batch}, {workers} service worker{'s' if workers != 1 else ''}")
     print(f"machine: {os.cpu_count()} cores, load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
     print(f"{'':<26}{'events/s':>9}{'requests/s':>12} | latency per request, ms:   p50    p90    p99    max")
+    since = {"spooled": "event from arrival", "paced": "from scheduled send", "saturated": ""}
     for r in runs:
-        label = f"paced {args.rate:,.0f}/s" if r.name == "paced" else "saturated"
+        label = "saturated" if r.name == "saturated" else f"{r.name} {args.rate:,.0f}/s"
         print(f"  service, {label:<15} {r.rate:8,.0f} {r.requests / r.wall:11,.1f} |"
-              f"{'from scheduled send' if r.name == 'paced' else '':>24} {ms(r.latency, 50)} {ms(r.latency, 90)} "
+              f"{since[r.name]:>24} {ms(r.latency, 50)} {ms(r.latency, 90)} "
               f"{ms(r.latency, 99)} {ms(r.latency, 100)}")
+        if r.batches:
+            print(f"{'':<47} |{'per post':>24} {ms(r.service_time, 50)} {ms(r.service_time, 90)} "
+                  f"{ms(r.service_time, 99)} {ms(r.service_time, 100)}   (events per post: mean "
+                  f"{sum(r.batches) / len(r.batches):.1f}, max {max(r.batches)})")
         if r.name == "paced":
             st = r.service_time
             print(f"{'':<47} |{'from actual send':>24} {ms(st, 50)} {ms(st, 90)} {ms(st, 99)} {ms(st, 100)}")
@@ -318,13 +370,17 @@ def main() -> int:
           f"standing notifications {notes:,} (expected {want_notes:,}, one per transition); "
           f"errors: {len(errors)} {sorted(set(errors))}")
     exact = stored == sent and strikes == want_strikes and notes == want_notes and not errors
-    paced = next((r for r in runs if r.name == "paced"), None)
-    if paced is None or args.rate <= TARGET_RATE:
-        print(f"  target not judged: it needs a paced run offering more than {TARGET_RATE:,} events/s")
+    judged = next((r for r in runs if r.name == "spooled"), None)
+    if judged is None or args.rate <= TARGET_RATE:
+        print(f"  target not judged: it needs a spooled run offering more than {TARGET_RATE:,} events/s")
         return 0 if exact else 1
-    ok = paced.rate >= TARGET_RATE and pct(paced.latency, 99) < TARGET_P99 and exact
-    print(f"  target (paced at {args.rate:,.0f}/s: achieved >= {TARGET_RATE:,} events/s, p99 from scheduled send "
-          f"< {TARGET_P99 * 1000:.0f} ms, all stored exactly):", "met" if ok else "NOT met")
+    ok = judged.rate >= TARGET_RATE and pct(judged.latency, 99) < TARGET_P99 and exact
+    print(f"  target (spooled at {args.rate:,.0f}/s: achieved >= {TARGET_RATE:,} events/s, p99 from each event's "
+          f"arrival < {TARGET_P99 * 1000:.0f} ms, all stored exactly):", "met" if ok else "NOT met")
+    paced = next((r for r in runs if r.name == "paced"), None)
+    if paced is not None:
+        held = paced.rate >= TARGET_RATE and pct(paced.latency, 99) < TARGET_P99
+        print(f"  the same target with batches fixed at {args.batch} (paced run): {'met' if held else 'not met'}")
     return 0 if ok else 1
 
 
