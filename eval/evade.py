@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rewrite files the way an evader would, to measure recall that does not depend on names.
 
-usage: evade.py MANIFEST.tsv --corpus DIR --out DIR [--variants strip,rename,b64shell,split,all]
+usage: evade.py MANIFEST.tsv --corpus DIR --out DIR [--variants strip,rename,b64shell,split,all,decoy,all+weights]
 
 For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so that
 `../shared/eval/score MANIFEST --corpus <out>/<variant>` scores that variant. Variants:
@@ -13,6 +13,12 @@ For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so t
             shell scripts -> `echo <b64> | base64 -d | bash`)
   split     split every string literal of 6+ characters into concatenated halves
   all       all four at once
+  weights   also rename every model-weight file (inswapper_128.onnx -> w1.onnx; .onnx .pth .pt
+            .ckpt .safetensors .bin .pkl .dat .h5 .npy .index .tar .caffemodel), the stronger renaming
+            of an evader who also re-hosts the weights; not part of `all`
+  all+weights  `all` plus `weights`
+  decoy     add one unused line naming deepfake-detection benchmarks (FaceForensics++, DFDC,
+            ASVspoof...), as an evader would to pass for detection research; not part of `all`
 The rewrites are mechanical and never look at labels: they model an evader, not our rules.
 """
 from __future__ import annotations
@@ -34,12 +40,14 @@ localtunnel remocolab colab-ssh colab_ssh code-server tmate stable-diffusion-web
 comfyui fooocus dh_live first-order-model thin-plate-spline real-time-voice-cloning tortoise xtts""".split()
 _TOOL_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(" + "|".join(re.escape(t) for t in sorted(TOOL_NAMES, key=len, reverse=True)) + r")(?![A-Za-z0-9])")
 _REPO_RE = re.compile(r"(?i)((?:github\.com|gitlab\.com|huggingface\.co|raw\.githubusercontent\.com)[/:])([\w.-]+)/([\w.-]+)")
+_WEIGHT_RE = re.compile(r"(?i)(?<![\w.-])([\w.-]+)\.(onnx|pth|pt|ckpt|safetensors|bin|pkl|dat|h5|npy|index|tar|caffemodel)(?![\w-])")
 _DL_RE = re.compile(r"(?i)(?<=/)([\w.-]+\.(?:tar\.gz|tgz|zip|tar\.xz|AppImage|deb|sh|bin|exe))(?=\b)")
 
 
 class Renamer:
-    def __init__(self):
+    def __init__(self, weights: bool = False):
         self.map: dict[str, str] = {}
+        self.weights = weights
 
     def name(self, old: str, prefix: str) -> str:
         key = old.lower()
@@ -55,6 +63,8 @@ class Renamer:
         if fetched:
             used = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, fetched)) + r")(?![\w-])")
             text = used.sub(lambda m: self.name(m.group(1), "pkg") + "." + m.group(1).rsplit(".", 1)[-1], text)
+        if self.weights:
+            text = _WEIGHT_RE.sub(lambda m: f"{self.name(m.group(1), 'w')}.{m.group(2)}", text)
         return _TOOL_RE.sub(lambda m: self.name(m.group(1), "tool"), text)
 
 
@@ -178,9 +188,14 @@ def split_shell(code: str, joiner: str = "''") -> str:
     return word.sub(lambda m: m.group(1) + joiner + m.group(2), code)
 
 
+DECOY = {"python": '_BENCHMARKS = ["FaceForensics++", "DFDC", "Celeb-DF", "ASVspoof2019"]\n',
+         "shell": 'BENCHMARKS="FaceForensics++ DFDC Celeb-DF ASVspoof2019"\n',
+         "bat": 'set BENCHMARKS=FaceForensics++ DFDC Celeb-DF ASVspoof2019\r\n'}
+
+
 def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> str:
     # shell lines are hidden first, so that the Python rewrites then apply to the whole cell
-    if "rename" in variants:
+    if variants & {"rename", "weights"}:
         code = renamer(code)
     if "b64shell" in variants and lang != "bat":  # cmd.exe has no base64 -d | sh
         code = b64_python(code) if lang == "python" else b64_shell(code)
@@ -188,11 +203,14 @@ def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> 
         code = strip_python(code) if lang == "python" else strip_shell(code)
     if "split" in variants:
         code = split_python(code) if lang == "python" else split_shell(code, "^" if lang == "bat" else "''")
+    if "decoy" in variants and not code.lstrip().startswith("%%"):  # a cell magic must stay first
+        shebang, nl, rest = code.partition("\n") if code.startswith("#!") else ("", "", code)
+        code = shebang + nl + DECOY[lang] + rest
     return code
 
 
 def rewrite_file(path: Path, data: bytes, variants: set[str]) -> bytes:
-    renamer = Renamer()
+    renamer = Renamer(weights="weights" in variants)
     text = data.decode("utf-8", "replace")
     name = path.name.lower()
     if name.endswith(".ipynb"):
@@ -219,7 +237,7 @@ def rewrite_file(path: Path, data: bytes, variants: set[str]) -> bytes:
     elif name.endswith((".bat", ".cmd")):
         out = rewrite_code(text, "bat", variants, renamer)
     else:
-        out = renamer(text) if "rename" in variants else text
+        out = renamer(text) if variants & {"rename", "weights"} else text
     return out.encode()
 
 
@@ -228,12 +246,12 @@ def main():
     ap.add_argument("manifest")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--variants", default="strip,rename,b64shell,split,all")
+    ap.add_argument("--variants", default="strip,rename,b64shell,split,all,decoy,all+weights")
     a = ap.parse_args()
     all_v = {"strip", "rename", "b64shell", "split"}
     n = 0
     for variant in a.variants.split(","):
-        vs = all_v if variant == "all" else {variant}
+        vs = {"all": all_v, "all+weights": all_v | {"weights"}}.get(variant, {variant})
         for r in csv.DictReader(open(a.manifest, newline=""), delimiter="\t"):
             src = Path(a.corpus) / r["local_file"]
             if not src.is_file():

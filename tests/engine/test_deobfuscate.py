@@ -25,6 +25,9 @@ def b64(s: str) -> str:
     (f"exec(__import__('base64').b64decode('{b64('import os; os.system(%r)' % MINER)}'))", "base64"),
     (f"import base64\nexec(compile(base64.b64decode('{b64('import os; os.system(%r)' % MINER)}'), 'x', 'exec'))", "base64"),
     (f"!echo {b64(MINER)} | base64 -d | bash", "base64 | sh"),
+    ("import os\nos.system('{}{}'.format('./xmrig -o strat', 'um+tcp://pool.example.net:3333 -u w'))", "format"),
+    ("import os\nos.system('{a}um+{b}'.format(a='./xmrig -o strat', b='tcp://pool.example.net:3333 -u w'))", "format"),
+    ("import os\nos.system('./xmrig -o %s%s -u w' % ('strat', 'um+tcp://pool.example.net:3333'))", "format"),
 ])
 def test_hidden_commands_are_found_and_marked(engine, code, how):
     r = engine.check_cell(code)
@@ -67,3 +70,21 @@ def test_base64_image_data_is_not_mistaken(engine):
     import os
     code = f"img = '{base64.b64encode(os.urandom(3000)).decode()}XMRIG'"
     assert engine.check_cell(code).findings == []
+
+
+@pytest.mark.parametrize("code", [
+    "x = '%999999999s' % 'a'\nimport os\nos.system(x)",
+    "x = '{:>999999999}'.format('a')\nimport os\nos.system(x)",
+    "x = '{0.__class__}'.format('a')\nimport os\nos.system(x)",
+    "x = '{' .format('a')\nimport os\nos.system(x)",
+    "x = '{name}'.format(other='a')\nimport os\nos.system(x)",
+    "x = '{3}'.format('a')\nimport os\nos.system(x)",
+    "x = '%(a)s' % {'a': 1}\nimport os\nos.system(x)",
+    "x = '%s %s' % ('a',)\nimport os\nos.system(x)",
+])
+def test_format_templates_with_widths_or_fields_are_not_folded(engine, code):
+    """A width or an attribute in a template could build a huge string or reach into objects:
+    only bare placeholders are folded, the rest stays unknown, and nothing blows up."""
+    t = time.process_time()
+    r = engine.check_cell(code)
+    assert r.error is None and time.process_time() - t < 1.0

@@ -106,3 +106,23 @@ def test_a_huge_cell_magic_reads_as_its_language_in_every_piece():
     col = Collector()
     col.run(Unit("%%bash\n" + pad * n + "./xmrig -o stratum+tcp://pool.example.net:3333\n", cell=3))
     assert [(f.value, f.line) for f in col.facts if f.kind == "program"] == [("xmrig", n + 2)]
+
+
+def test_a_bug_in_analysis_costs_one_file_not_the_batch(engine, monkeypatch, tmp_path):
+    """Whatever goes wrong inside the analysis of one file (here a rule-matching step that
+    raises, as a fold once did with KeyError) becomes that file's error record; the next
+    file is still scanned."""
+    from nbwarden.engine import matcher
+    real = matcher.Matcher.hits
+
+    def hits(self, facts):
+        if any(f.kind == "string" and f.value == "trigger-the-bug" for f in facts):
+            raise KeyError("x")
+        return real(self, facts)
+    monkeypatch.setattr(matcher.Matcher, "hits", hits)
+    bad, good = tmp_path / "bad.py", tmp_path / "good.py"
+    bad.write_text("import os\nos.system('trigger-the-bug')\n")
+    good.write_text("import os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u w')\n")
+    reports = [engine.scan_path(bad), engine.scan_path(good)]
+    assert "internal error" in reports[0].error and "KeyError" in reports[0].error
+    assert reports[1].error is None and reports[1].verdict == "flag"

@@ -114,6 +114,9 @@ class Engine:
             return Report(name, error=str(e))
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"input too deeply nested or too large to read ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- as in scan_units: one file, not the batch
+            return Report(name, error=f"internal error while reading this file ({type(e).__name__}); "
+                                      "please report it with the file")
         return self.scan_units(units, name)
 
     def scan_units(self, units: list[Unit], name: str) -> Report:
@@ -130,6 +133,9 @@ class Engine:
             findings = self._findings(hits, waivers, name)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- a bug of ours must cost one file, not the batch
+            return Report(name, error=f"internal error while analysing this file ({type(e).__name__}); "
+                                      "please report it with the file")
         return self._report(name, findings, len(units))
 
     # -- cells and commands -------------------------------------------------------------
@@ -160,6 +166,8 @@ class Engine:
                 findings = self._findings(merged, {**ctx.waivers, **waivers}, name, new_ids)
         except (RecursionError, MemoryError) as e:
             return Report(name, error=f"code too deeply nested or too large to analyse ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 -- the caller's fail-open/closed setting decides, not a crash
+            return Report(name, error=f"internal error while analysing this cell ({type(e).__name__})")
         if remember:
             ctx.remember(new_hits, waivers, shell)
         return self._report(name, findings, 1)

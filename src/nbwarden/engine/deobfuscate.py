@@ -58,7 +58,7 @@ class Folder:
         try:
             return self._fold(node, 0, 0)
         except (RecursionError, MemoryError, ValueError, TypeError, OverflowError, binascii.Error,
-                zlib.error, lzma.LZMAError, OSError, EOFError, UnicodeError, IndexError):
+                zlib.error, lzma.LZMAError, OSError, EOFError, UnicodeError, IndexError, KeyError):
             return None
 
     # -- internals -------------------------------------------------------------------
@@ -122,6 +122,8 @@ class Folder:
         left = self._fold(node.left, d, hops)
         if left is None:
             return None
+        if isinstance(node.op, ast.Mod) and isinstance(left[0], str):
+            return self._percent(left[0], node.right, left[1], d, hops)
         right = self._fold(node.right, d, hops)
         if right is None:
             return None
@@ -139,6 +141,34 @@ class Folder:
                 v = lv + rv if isinstance(node.op, ast.Add) else lv - rv if isinstance(node.op, ast.Sub) else lv ^ rv
                 return v, _how(lh, rh)
         return None
+
+    def _percent(self, template, right, how, d, hops):
+        """``"%s%s" % (a, b)`` with plain ``%s`` / ``%d`` / ``%%`` only: a width or precision
+        ("%99999999s") could make a huge string, so those are not folded."""
+        if not _PLAIN_PERCENT.fullmatch(template):
+            return None
+        items = self._elements(right, d, hops) if isinstance(right, (ast.Tuple, ast.List)) else None
+        if items is None:
+            one = self._fold(right, d, hops)
+            if one is None:
+                return None
+            items = [one]
+        if any(isinstance(v, bytes) for v, _ in items):
+            return None
+        return _cap(template % tuple(v for v, _ in items)), _how(how, *(h for _, h in items), "format")
+
+    def _format(self, template, node, how, d, hops):
+        """``"{}{}".format(a, b)`` / ``"{x}".format(x=...)`` with bare fields only: a format
+        spec ("{:>99999999}") or attribute access is not folded."""
+        if not _PLAIN_BRACES.fullmatch(template):
+            return None
+        args = [self._fold(a, d, hops) for a in node.args]
+        kwargs = {k.arg: self._fold(k.value, d, hops) for k in node.keywords if k.arg}
+        if len(kwargs) != len(node.keywords) or any(a is None or isinstance(a[0], bytes) for a in args) \
+                or any(v is None or isinstance(v[0], bytes) for v in kwargs.values()):
+            return None
+        value = template.format(*(v for v, _ in args), **{k: v for k, (v, _) in kwargs.items()})
+        return _cap(value), _how(how, *(h for _, h in args), *(h for _, h in kwargs.values()), "format")
 
     def _elements(self, node, d, hops):
         """The folded items of a list, tuple, generator ``chr(c) for c in [...]`` or
@@ -205,6 +235,11 @@ class Folder:
                             return codecs.encode(v, "rot13"), _how(h, "rot13")
                         return v.encode("utf-8", "replace"), h
                     return None
+            if short == "format":
+                inner = self._fold(recv, d, hops)
+                if inner is None or not isinstance(inner[0], str):
+                    return None
+                return self._format(inner[0], node, inner[1], d, hops)
             if short in ("replace", "lower", "upper", "strip", "lstrip", "rstrip"):
                 inner = self._fold(recv, d, hops)
                 if inner is None or not isinstance(inner[0], (str, bytes)):
@@ -314,6 +349,10 @@ def as_text(value) -> str | None:
         return s if _printable(s) else None
     return None
 
+
+# templates whose every placeholder is bare: folding them cannot blow up the value's size
+_PLAIN_PERCENT = re.compile(r"(?:[^%]|%[sdr%])*", re.S)
+_PLAIN_BRACES = re.compile(r"(?:[^{}]|\{\{|\}\}|\{(?:\d{1,2}|[A-Za-z_]\w{0,30})?\})*", re.S)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NOT_TEXTY = re.compile(r"[^\w ./:\-=\n]")
