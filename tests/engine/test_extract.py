@@ -289,3 +289,30 @@ def test_a_sessions_location_reads_like_a_scan_of_its_notebook(engine):
                 [(f.rule_id, f.confidence) for f in scanned.findings], (path, code)
     assert engine.check_cell(cells[0], engine.new_context(location="FaceForensics/x.ipynb")).verdict == "allow"
     assert engine.check_cell(cells[0], engine.new_context()).verdict == "flag"
+
+
+def test_cells_whose_first_code_line_is_an_escape_skip_only_parses_python_rejects():
+    """The parse skipped for cells like ``!pip install x`` first must be one Python would
+    reject: checked on random cells built from the characters that could make it pass
+    (comments, backslashes, carriage returns, brackets, quotes, indentation)."""
+    import ast
+    import random
+    import warnings
+
+    from nbwarden.engine.extract.python import _REJECTED_BY_PYTHON
+    pieces = ["\n", " ", "\t", "#", "# c", "\\", "\r", "\r\n", "\x0c", "!", "%", "%%", "(", ")", "'''", '"', "x",
+              "=", "1", "ls", "\ufeff", ":", "if x:", "    "]
+    rng = random.Random(7)
+    skipped = 0
+    for _ in range(20000):
+        code = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        if _REJECTED_BY_PYTHON.match(code):
+            skipped += 1
+            with warnings.catch_warnings(), pytest.raises((SyntaxError, ValueError)):
+                warnings.simplefilter("ignore")
+                ast.parse(code)
+    assert skipped > 1000
+    for code in ("!pip install x", "# @title Setup\n\n%cd /content\nimport os", "  !ls"):
+        assert _REJECTED_BY_PYTHON.match(code), code
+    for code in ("x = (1\n%2)", "'''\n!ls'''", "# a\\\n%x", "# a\r(1\n%2)"):
+        assert not _REJECTED_BY_PYTHON.match(code), code

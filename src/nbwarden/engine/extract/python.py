@@ -42,6 +42,12 @@ _SPECIAL_CALLS = _SHELL_CALLS | _EXEC_CALLS | _MAGIC_CALLS
 _SPECIAL_SHORT = frozenset({*_SHELL_SHORT, "exec", "eval", "join", *_DECODE_SHORT})
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w., ]+))", re.M)
 _STRING_RE = re.compile(r"""(?s)("{3}|'{3}|"|')(.{0,4096}?)(?<!\\)\1""")
+#: A cell whose first line of code (after blank and comment lines) starts with ``!`` or ``%``:
+#: no Python statement starts so, and nothing before it can open a string or a bracket, so
+#: Python rejects it. Such cells (``!pip install ...`` first) skip that doomed parse, which
+#: costs a second, error-reporting pass of the parser. Comments holding a backslash or a
+#: carriage return (both can join lines) keep the parse.
+_REJECTED_BY_PYTHON = re.compile(r"(?:[ \t]*(?:#[^\r\n\\]*)?\n)*[ \t]*[!%]")
 
 
 def _parse(code: str) -> ast.Module | None:
@@ -57,7 +63,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
     had to parse it to know it is Python, so it is not parsed twice."""
     code = unit.code
-    if tree is None:
+    if tree is None and not _REJECTED_BY_PYTHON.match(code):
         tree = _parse(code)
     if tree is None and has_ipython_syntax(code):
         split = split_cell(code)
@@ -188,14 +194,15 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
 _SCALAR_FIELDS = frozenset({"ctx", "op", "ops", "id", "arg", "name", "names", "module", "level", "kind", "attr",
                             "type_comment", "is_async", "conversion", "simple", "kwd_attrs"})
 
-_CONST, _CALL, _EXPR, _IMPORT, _FROM, _ASSIGN, _DEF, _FSTR, _BINOP = range(1, 10)
+_CONST, _CALL, _EXPR, _IMPORT, _FROM, _ASSIGN, _DEF, _FSTR, _BINOP, _ATTR = range(1, 11)
 _DISPATCH = {ast.Constant: _CONST, ast.Call: _CALL, ast.Expr: _EXPR, ast.Import: _IMPORT, ast.ImportFrom: _FROM,
              ast.Assign: _ASSIGN, ast.FunctionDef: _DEF, ast.AsyncFunctionDef: _DEF, ast.ClassDef: _DEF,
              ast.JoinedStr: _FSTR, ast.BinOp: _BINOP}
 #: node type -> (fields to descend into, dispatch kind); filled as types are met. A call's
-#: children are pushed by its own branch (a plain dotted callee holds nothing to visit).
+#: children are pushed by its own branch (a plain dotted callee holds nothing to visit), and
+#: so is an attribute chain's root (``self.net.fc`` holds nothing else to visit).
 _NODE_INFO: dict[type, tuple[tuple[str, ...], int | None]] = {ast.Constant: ((), _CONST), ast.Name: ((), None),
-                                                               ast.Call: ((), _CALL)}
+                                                               ast.Call: ((), _CALL), ast.Attribute: ((), _ATTR)}
 
 
 def _node_info(t: type) -> tuple[tuple[str, ...], int | None]:
@@ -209,7 +216,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     are reached). The fields that never hold nodes are skipped per node type, node kinds
     are dispatched by one dict lookup, and a call's plain dotted callee (``np.random.rand``,
     already read whole by ``_dotted``) is not descended into: this walk runs before every
-    cell."""
+    cell. Names hold nothing to visit and are not pushed from single-node fields."""
     aliases: dict[str, str] = {}
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
@@ -234,7 +241,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             v = getattr(node, f)
             if type(v) is list:
                 extend(v[::-1])
-            elif v is not None:
+            elif v is not None and type(v) is not Name:
                 push(v)
         if k is None:
             continue
@@ -249,6 +256,12 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 s = as_text(v)
                 if s:
                     col.string(s, unit, base + node.lineno)
+        elif k == _ATTR:
+            v = node.value
+            while type(v) is Attribute:
+                v = v.value
+            if type(v) is not Name:
+                push(v)
         elif k == _CALL:
             func = node.func
             callee = func
