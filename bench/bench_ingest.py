@@ -148,7 +148,7 @@ def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[by
     lock = threading.Lock()
     batch = max(k for _, k in chunks)
     interval = n * batch / rate if rate else 0.0  # one reporter's period between requests
-    start = time.perf_counter() + 0.05
+    start = 0.0  # set just before the threads start: reading /proc for CPU first takes a while
 
     def spooled(k: int) -> None:
         """Events arrive every n/rate s; post all that have arrived (<= SPOOL_BATCH) once the
@@ -207,6 +207,7 @@ def run_reporters(name: str, port: int, tokens: list[str], chunks: list[tuple[by
 
     threads = [threading.Thread(target=spooled if name == "spooled" else reporter, args=(k,)) for k in range(n)]
     cpu0 = (cpu_seconds(pids[0]), cpu_seconds(pids[1]), time.process_time())
+    start = time.perf_counter() + 0.05
     for t in threads:
         t.start()
     for t in threads:
