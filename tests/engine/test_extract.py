@@ -316,3 +316,22 @@ def test_cells_whose_first_code_line_is_an_escape_skip_only_parses_python_reject
         assert _REJECTED_BY_PYTHON.match(code), code
     for code in ("x = (1\n%2)", "'''\n!ls'''", "# a\\\n%x", "# a\r(1\n%2)"):
         assert not _REJECTED_BY_PYTHON.match(code), code
+
+
+@pytest.mark.parametrize("script,command", [
+    # a command substitution is part of its word, not the end of the command
+    ("./w -o $(cat pool.txt) -u W -p x --donate-level 1\n", "w -o ? -u W -p x --donate-level 1"),
+    ("./w -o $(< pools/a.pool) -u `cat w.addr` -p x\n", "w -o ? -u ? -p x"),
+    ("./w -u $ADDR.$(hostname) -p x --coin XMR\n", "w -u $ADDR.? -p x --coin XMR"),
+    # the body of a one-line loop or if is a command of its own
+    ("while true; do ./w --cpu-devices 1; sleep 5; done\n", "w --cpu-devices 1"),
+    ("if [ -f w ]; then ./w --threads 2; else echo no; fi\n", "w --threads 2"),
+])
+def test_shell_commands_are_read_whole(script, command):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit(script, SHELL))
+    commands = {f.value for f in col.facts if f.kind == "command"}
+    assert command in commands, commands
+    assert not {c for c in commands if c.split()[0] in ("do", "then", "else", "-u", "-p")}, commands

@@ -36,8 +36,9 @@ _TOKEN = re.compile(r"""
   | (?P<sq>'[^']*'?)
   | (?P<dq>"(?:[^"\\]|\\.)*"?)
   | (?P<esc>\\.?)
+  | (?P<sub>\$\([^()]*(?:\([^()]*\)[^()]*)*\)?|`[^`]*`?)
   | (?P<comment>\#.*)
-  | (?P<word>[^\s'"\\|&;()<>#]+|\#)
+  | (?P<word>[^\s'"\\|&;()<>#$`]+|[$#])
 """, re.X | re.S)
 
 
@@ -69,6 +70,8 @@ def tokenize(line: str) -> list[tuple[str, str]]:
             word.append(body.replace('\\"', '"').replace("\\\\", "\\") if "\\" in body else body)
         elif kind == "esc":
             word.append(text[1:])
+        elif kind == "sub":  # $(cmd) / `cmd` stays inside its word; its value is unknown
+            word.append("?")
         else:
             word.append(text)
     if word is not None:
@@ -80,6 +83,9 @@ _HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
 
 
 MAX_JOINED_LINES = 500
+# reserved words after which a command starts on the same line (`while true; do ./w; done`,
+# `if [ -f x ]; then ./x; fi`): the command is what follows, not the keyword
+_PREFIX_WORDS = {"do", "then", "else", "elif", "if", "while", "until", "!", "{"}
 
 
 def _open_quote(s: str) -> bool:
@@ -160,7 +166,7 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
                 redirect = False
                 if argv:
                     argv.append(tok)
-            else:
+            elif argv or tok not in _PREFIX_WORDS:
                 argv.append(tok)
         if argv:
             pipe.append((argv, s))
