@@ -335,3 +335,20 @@ def test_shell_commands_are_read_whole(script, command):
     commands = {f.value for f in col.facts if f.kind == "command"}
     assert command in commands, commands
     assert not {c for c in commands if c.split()[0] in ("do", "then", "else", "-u", "-p")}, commands
+
+
+@pytest.mark.parametrize("script,command", [
+    ('screen -x -S w -p 0 -X stuff "./w -o stratum+tcp://pool.example:3333 -u W -p x\\n"\n',
+     "w -o stratum+tcp://pool.example:3333 -u W -p x"),
+    ('tmux send-keys -t mine "./w -o stratum+tcp://pool.example:443 -u W" Enter\n',
+     "w -o stratum+tcp://pool.example:443 -u W"),
+    ('tmux new-session -d -s web "./w -o pool.example:3333 -u W"\n', "w -o pool.example:3333 -u W"),
+    ("screen -dmS cpu sudo ./w --coin monero -o pool.example:3333\n", "w --coin monero -o pool.example:3333"),
+])
+def test_commands_run_inside_screen_or_tmux(script, command):
+    """A command typed into or started in a screen / tmux session is a command of its own."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit(script, SHELL))
+    assert command in {f.value for f in col.facts if f.kind == "command"}

@@ -193,12 +193,17 @@ def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
             while i < len(argv) and (argv[i].startswith("-") or argv[i][:1].isdigit()):
                 i += 1
         elif base in ("screen", "tmux"):
+            typed = _typed_into_session(base, argv[i + 1:])
+            if typed is not None:  # screen -X stuff "CMD\n", tmux send-keys "CMD" Enter
+                return argv[i:], typed
             j = i + 1
             while j < len(argv) and (argv[j].startswith("-") or argv[j] in ("new", "new-session")):
-                takes_value = argv[j].startswith("-") and argv[j][-1] in "SsntcL" and argv[j] != "-L"
-                j += 1 + takes_value  # -dmS NAME, -s NAME, -c FILE
+                takes_value = argv[j].startswith("-") and argv[j][-1] in "SsntcLp" and argv[j] != "-L"
+                j += 1 + takes_value  # -dmS NAME, -s NAME, -c FILE, -p WINDOW
             if j >= len(argv):
                 return argv[i:], None
+            if j == len(argv) - 1 and any(c.isspace() for c in argv[j]):
+                return argv[i:], argv[j]  # tmux new-session -d "CMD ARGS": a shell command line
             i = j
         elif base == "xargs":
             i += 1
@@ -214,6 +219,31 @@ def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
     if len(argv) >= 3 and _PYTHONS.match(argv[0].rsplit("/", 1)[-1]) and argv[1] == "-c":
         return argv, "py:" + argv[2]
     return argv, None
+
+
+_TMUX_KEYS = {"enter", "c-m", "kpenter", "c-j"}
+
+
+def _typed_into_session(base: str, args: list[str]) -> str | None:
+    """Text typed into a running screen or tmux session, which its shell then runs as a
+    command line: ``screen -S w -p 0 -X stuff "./w -o pool:3333\n"`` (``^M`` or a newline
+    ends it), ``tmux send-keys -t w "./w -o pool:3333" Enter``. None when nothing is typed."""
+    if base == "screen" and "-X" in args:
+        k = args.index("-X")
+        if k + 2 < len(args) and args[k + 1] == "stuff":
+            return args[k + 2].replace("^M", "\n").replace("\\n", "\n").replace("\\r", "\n")
+    if base == "tmux" and args and args[0] in ("send-keys", "send"):
+        words, k = [], 1
+        while k < len(args):
+            if args[k] in ("-t", "-N", "-c") and k + 1 < len(args):
+                k += 2
+                continue
+            if not args[k].startswith("-"):
+                words.append("\n" if args[k].lower() in _TMUX_KEYS else args[k])
+            k += 1
+        typed = " ".join(words).replace(" \n", "\n").strip()
+        return typed or None
+    return None
 
 
 def urls_in(s: str):
