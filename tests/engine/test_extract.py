@@ -352,3 +352,18 @@ def test_commands_run_inside_screen_or_tmux(script, command):
     col = Collector()
     col.run(Unit(script, SHELL))
     assert command in {f.value for f in col.facts if f.kind == "command"}
+
+
+def test_a_line_echoed_into_a_script_is_read_as_that_script():
+    """Launchers write the worker's command line into a script and run it: the line is read
+    as shell (or Python for *.py); echo to any other file stays an echo."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit('echo "./w -o stratum+tcp://pool.example:3333 -u W -p x" >> run.sh\nbash run.sh\n'
+                 'echo "./x --share" > notes.txt\nprintf "import os\\nos.system(\'./y\')\\n" > job.py\n', SHELL))
+    commands = {f.value for f in col.facts if f.kind == "command"}
+    programs = {f.value for f in col.facts if f.kind == "program"}
+    assert "w -o stratum+tcp://pool.example:3333 -u W -p x" in commands
+    assert "x" not in programs, "text echoed into a .txt file is not a command"
+    assert "y" in programs, "a .py file written by printf is read as Python"
