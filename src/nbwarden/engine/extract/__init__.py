@@ -231,18 +231,14 @@ class Collector:
             prog = argv[0].rsplit("/", 1)[-1].lower()
             progs.append(prog)
             self.command(prog, argv, unit, line)
+            written = sh.echoed_into_file(prog, argv)
+            if written is not None and py.script_language(written[0]):  # echo "CMD" >> run.sh
+                py.written_file(self, unit, written[0], written[1], line, body_line=line)
             if script is not None:
                 if script.startswith("py:"):
                     self.unit(script[3:], PYTHON, unit, line, "")
                 else:
                     self.shell(script, unit, line)
-            written = sh.echoed_into_script(prog, argv)
-            if written is not None:  # echo "CMD" >> run.sh: a script being written, read as one
-                text, lang = written
-                if lang == PYTHON:
-                    self.unit(text, PYTHON, unit, line, "")
-                else:
-                    self.shell(text, unit, line)
         if len(progs) >= 2:
             if progs[0] in sh._DOWNLOADERS and (progs[-1] in sh._SHELLS or sh._PYTHONS.match(progs[-1])):
                 self.fact("behaviour", "pipe-to-shell", unit, line)

@@ -72,7 +72,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
         for name, args, line in split.magics:
             col.fact("call", f"%{name}", unit, unit.line + line - 1)
         for path, body, line in split.files:
-            _written_file(col, unit, path, body, unit.line + line - 1)
+            written_file(col, unit, path, body, unit.line + line - 1)
         if split.python is None:
             return
         code = split.python
@@ -130,16 +130,25 @@ def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
     return (ast.Module(body=body, type_ignores=[]) if body else None), broken
 
 
-def _written_file(col, unit: Unit, path: str, body: str, line: int) -> None:
+def script_language(path: str) -> str | None:
+    """SHELL or PYTHON for a file the code writes that is a script a kernel or shell would
+    run, by its name; None for any other file."""
+    return SHELL if path.endswith((".sh", ".bash")) else PYTHON if path.endswith(".py") else None
+
+
+def written_file(col, unit: Unit, path: str, body: str, line: int, body_line: int | None = None) -> None:
+    """A file the code writes (``%%writefile``, ``open(p, "w").write(...)``, ``echo ... >
+    p``): its name, at ``line``, and its body read as what it is, from ``body_line`` (by
+    default the next line)."""
     col.fact("path", path.rsplit("/", 1)[-1], unit, line)
-    lang = SHELL if path.endswith((".sh", ".bash")) else PYTHON if path.endswith(".py") else None
+    lang = script_language(path)
+    at = line + 1 if body_line is None else body_line
     if lang == SHELL:
-        col.shell(body, unit, line + 1)
+        col.shell(body, unit, at)
     elif lang == PYTHON:
-        sub = Unit(body, PYTHON, unit.cell, line + 1, unit.hidden, unit.how)
-        python_facts(col, sub)
+        python_facts(col, Unit(body, PYTHON, unit.cell, at, unit.hidden, unit.how))
     else:
-        text_facts(col, Unit(body, "text", unit.cell, line + 1, unit.hidden, unit.how))
+        text_facts(col, Unit(body, "text", unit.cell, at, unit.hidden, unit.how))
 
 
 def text_facts(col, unit: Unit) -> None:
@@ -416,7 +425,7 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
         elif magic in ("bash", "sh", "script") and len(rest) >= 2:
             col.shell(rest[1], unit, line + 1)
         elif magic == "writefile" and len(rest) >= 2:
-            _written_file(col, unit, rest[0], rest[1], line)
+            written_file(col, unit, rest[0], rest[1], line)
     elif short == "join" and type(node.func) is ast.Attribute:
         folded = folder.fold(node)
         if folded is not None and folded[1]:

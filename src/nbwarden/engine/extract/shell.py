@@ -249,23 +249,18 @@ def _typed_into_session(base: str, args: list[str]) -> str | None:
 _ECHO_FLAGS = {"-e", "-n", "-en", "-ne", "-E"}
 
 
-def echoed_into_script(prog: str, argv: list[str]) -> tuple[str, str] | None:
-    """(text, "shell" or "python") when ``echo`` / ``printf`` writes or appends its words to a
-    script file (``echo "./w -o pool:3333" >> run.sh``), which is how launchers generate the
-    line they then run; None otherwise."""
+def echoed_into_file(prog: str, argv: list[str]) -> tuple[str, str] | None:
+    """(file, text) when ``echo`` / ``printf`` writes or appends its words to a file
+    (``echo "./w -o pool:3333" >> run.sh``, how launchers generate the line they then run);
+    None otherwise."""
     if prog not in ("echo", "printf"):
         return None
     for k, a in enumerate(argv[1:-1], 1):
         if a in (">", ">>", "1>", "1>>"):
-            target = argv[k + 1].lower()
-            lang = "shell" if target.endswith((".sh", ".bash")) else "python" if target.endswith(".py") else None
-            if lang is None:
-                return None
-            words = [w for w in argv[1:k] if w not in _ECHO_FLAGS]
-            text = " ".join(words)
+            text = " ".join(w for w in argv[1:k] if w not in _ECHO_FLAGS)
             if prog == "printf" or "-e" in argv[1:k]:
                 text = text.replace("\\n", "\n").replace("\\t", "\t")
-            return (text, lang) if text.strip() else None
+            return (argv[k + 1], text) if text.strip() else None
     return None
 
 
