@@ -199,7 +199,7 @@ def test_ipython_is_tried_whenever_it_could_help(code):
 
 def test_a_cell_run_again_is_checked_as_if_new(engine):
     """Re-run cells are replayed from the session's memory; the reports must be those of a
-    session that never remembered a cell's own hits (shell cells are never replayed)."""
+    session that never remembered a cell's own hits (shell cells only from the same state)."""
     from pathlib import Path
 
     from nbwarden.engine.readers import read_units
@@ -215,7 +215,30 @@ def test_a_cell_run_again_is_checked_as_if_new(engine):
         fresh.seen.clear()
         assert engine.check_cell(code, cached, remember=remember).to_dict() == \
             engine.check_cell(code, fresh, remember=remember).to_dict(), code
-    assert cached.seen and not any(k[1].startswith("!") for k in cached.seen), "shell cells are never replayed"
+    assert any(k[1].startswith("!") and v[1] is not None for k, v in cached.seen.items()), \
+        "shell cells are remembered with the state they were checked against"
+
+
+def test_a_shell_cell_is_replayed_only_from_the_state_it_was_checked_in(engine):
+    """``./w -o $POOL`` shows a pool only once ``POOL`` is set. Run again with the state
+    unchanged, the remembered hits are replayed (and the state after them kept); once an
+    earlier cell changed the state, the cell is checked anew, as in a fresh session."""
+    run = "!nohup ./w -o $POOL --donate-level 1 &"
+    setting = "!export POOL=stratum+tcp://pool.example.net:3333"
+    ctx = engine.new_context()
+    assert engine.check_cell(run, ctx).verdict == "allow"
+    state = ctx.shell
+    assert engine.check_cell(run, ctx).verdict == "allow" and ctx.shell is state
+    assert ctx.seen[("python", run)][1] is state, "remembered with the state it was checked in"
+    engine.check_cell(setting, ctx)
+    assert ctx.shell is not state and ctx.shell.vars["POOL"].startswith("stratum")
+    flagged = engine.check_cell(run, ctx)
+    assert flagged.verdict == "flag" and "NBW201" in {f.rule_id for f in flagged.findings}
+    again = engine.check_cell(run, ctx)
+    assert again.verdict == "flag" and [f.rule_id for f in again.findings] == [f.rule_id for f in flagged.findings]
+    after = ctx.shell
+    engine.check_cell(setting, ctx)  # replayed: the state after it is the one it made before
+    assert ctx.shell.vars == after.vars
 
 
 def test_rollback_forgets_a_refused_cell_exactly(engine):

@@ -47,11 +47,13 @@ class CellContext:
     #: (rules weigh where code lives, e.g. inside a detection benchmark's repository); set by
     #: whoever knows it (the Jupyter server, from the kernel's session), None when unknown
     location: str | None = None
-    #: (language, code) -> this code's own rule hits, for cells run again (a server checks a
-    #: cell before it is sent and when it runs; users re-run cells). Only code whose facts
-    #: cannot depend on the session (no shell commands) is kept. Not rolled back: an entry
-    #: says what some code shows in any session, so it is true whether or not the code ran.
-    seen: OrderedDict[tuple[str, str], dict[int, list[Fact]]] = field(default_factory=OrderedDict)
+    #: (language, code) -> (this code's own rule hits, the shell state they were found
+    #: against, the state after), for cells run again (a server checks a cell before it is
+    #: sent and when it runs; users re-run cells). Both states are None for code with no shell
+    #: command, whose facts cannot depend on the session. Not rolled back: an entry says what
+    #: some code shows from a given state, so it is true whether or not the code ran.
+    seen: OrderedDict[tuple[str, str], tuple[dict[int, list[Fact]], ShellState | None, ShellState | None]] = \
+        field(default_factory=OrderedDict)
 
     def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None) -> None:
         for leaf, facts in hits.items():
@@ -175,19 +177,22 @@ class Engine:
     def _cell_hits(self, unit: Unit, ctx: CellContext) -> tuple[dict[int, list[Fact]], ShellState]:
         """The rule hits of one cell's own facts, and the shell state after it (the session's
         own when the cell changes none); for code this session has seen, replayed from
-        ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again."""
+        ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again. Code
+        with shell commands reads and writes the session's shell state, so it is replayed
+        only when that state is the very one it was checked against (states are never
+        changed in place: the same object is the same state)."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
-        if seen is not None:
+        if seen is not None and (seen[1] is None or seen[1] is ctx.shell):
             ctx.seen.move_to_end(key)
-            return _replay(seen, unit.cell), ctx.shell
+            hits, _, after = seen
+            return _replay(hits, unit.cell), ctx.shell if after is None else after
         col = Collector(ctx.shell)  # copies the state before changing it
         col.run(unit)
         hits = self.matcher.hits(col.facts)
-        if not col.used_shell_state:
-            ctx.seen[key] = dict(hits)
-            if len(ctx.seen) > SEEN_CELLS:
-                ctx.seen.popitem(last=False)
+        ctx.seen[key] = (dict(hits), ctx.shell, col.shell_state) if col.used_shell_state else (dict(hits), None, None)
+        if len(ctx.seen) > SEEN_CELLS:
+            ctx.seen.popitem(last=False)
         return hits, col.shell_state
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
