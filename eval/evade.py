@@ -184,9 +184,70 @@ def split_python(code: str) -> str:
 def split_shell(code: str, joiner: str = "''") -> str:
     """Split command words of 6+ letters with empty quotes, xmrig -> xm''rig (the shell joins
     them back); variable names, expansions and assignments are left whole so the script
-    still runs. cmd.exe scripts use its escape character instead: xm^rig."""
+    still runs. The empty quotes are those of where the word stands, so the shell still
+    reads the same word: '' outside quotes and inside '...', "" inside "..." (where '' would
+    be two literal quote marks); heredoc bodies are data handed to a program, left whole.
+    cmd.exe scripts use its escape character instead: xm^rig."""
     word = re.compile(r"(?<![\w$'\"{%^])([A-Za-z][\w.-]{2})([\w.-]{3,})(?![\w=}%^])")
-    return word.sub(lambda m: m.group(1) + joiner + m.group(2), code)
+    if joiner != "''":
+        return word.sub(lambda m: m.group(1) + joiner + m.group(2), code)
+    context = _shell_quote_context(code)
+
+    def split(m):
+        c = context[m.start()]
+        return m.group(0) if c == "h" else m.group(1) + ('""' if c == '"' else "''") + m.group(2)
+    return word.sub(split, code)
+
+
+def _shell_quote_context(code: str) -> str:
+    """One letter per character of a shell script: ' inside single quotes, " inside double
+    quotes, h in a heredoc body, space elsewhere (comments included: splitting them is
+    harmless). Enough of the shell's quoting for split_shell, not a parser."""
+    out = []
+    quote, tag = None, None
+    lines = code.split("\n")
+    for n, line in enumerate(lines):
+        if tag is not None:  # inside a heredoc body until its tag line
+            out.append("h" * len(line))
+            if line.strip() == tag:
+                tag = None
+        else:
+            i = 0
+            while i < len(line):
+                ch = line[i]
+                if quote is None:
+                    if ch == "#" and (i == 0 or line[i - 1] in " \t;&|("):
+                        out.append(" " * (len(line) - i))
+                        break
+                    if ch == "\\":
+                        out.append(" " * len(line[i:i + 2]))
+                        i += 2
+                        continue
+                    out.append(" ")
+                    if ch in "'\"":
+                        quote = ch
+                elif quote == "'":
+                    out.append("'")
+                    if ch == "'":
+                        quote = None
+                else:
+                    if ch == "\\":
+                        out.append('"' * len(line[i:i + 2]))
+                        i += 2
+                        continue
+                    out.append('"')
+                    if ch == '"':
+                        quote = None
+                i += 1
+            if quote is None:
+                m = _HEREDOC.search(line)
+                if m and not line.lstrip().startswith("#"):
+                    tag = m.group(1)
+        if n < len(lines) - 1:
+            out.append(" " if quote is None else quote)
+    ctx = "".join(out)
+    assert len(ctx) == len(code)
+    return ctx
 
 
 DECOY = {"python": '_BENCHMARKS = ["FaceForensics++", "DFDC", "Celeb-DF", "ASVspoof2019"]\n',
