@@ -142,7 +142,7 @@ def main():
     print()
     print(f"Disallowed cell, {len(refusals)} refusals: time to the refusal reply")
     print("| | p50 | p99 |\n|---|---|---|")
-    print(f"| refusal reply (nbwarden, kernel never runs it) | {ms(pct(refusals, 50))} | {ms(pct(refusals, 99))} |")
+    print(f"| refusal reply (nbwarden; the kernel only raises the refusal) | {ms(pct(refusals, 50))} | {ms(pct(refusals, 99))} |")
     print(f"| allowed round trip without nbwarden (floor) | {ms(pct(without, 50))} | {ms(pct(without, 99))} |")
     print(f"refusal target < 100 ms: {'met' if pct(refusals, 99) < 0.1 else 'NOT met'}")
     print()

@@ -1,6 +1,8 @@
 """The decision core without a server: context memory, engine failures, the ladder."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import LADDER, MINER, write_policy
 from harness import JupyterServer
@@ -143,3 +145,27 @@ def test_broken_policy_fails_closed_with_a_clear_message(setup, tmp_path):
     assert r["reply"]["content"]["ename"] == "PolicyViolation" and "unchecked" not in r["stream"]
     assert "nbwarden could not start" in r["reply"]["content"]["evalue"] and "explode" in r["reply"]["content"]["evalue"]
     assert "nbwarden could not start" in log
+
+
+def test_refusals_answered_by_the_server_when_so_configured(setup):
+    """refuse_through_kernel = False: the server answers a refused cell at once, even while
+    the kernel is busy with the cell before it, and the cells behind it still run."""
+    config = setup.config(refuse_through_kernel=False)
+    with JupyterServer(config=config) as srv:
+        k = srv.kernel(srv.start_kernel())
+        path = srv.root / "behind"
+        try:
+            slow = k.execute("import time; time.sleep(2)", stop_on_error=True)
+            started = time.monotonic()
+            refused_id = k.execute(MINER, stop_on_error=True)
+            refused = k.collect(refused_id)
+            answered = time.monotonic() - started
+            behind = k.run(f"open({str(path)!r}, 'w').write('ran')", stop_on_error=True)
+            k.collect(slow)
+        finally:
+            k.close()
+        ran = path.exists()
+    assert refused["reply"]["content"]["ename"] == "PolicyViolation"
+    assert not any(m["msg_type"] == "execute_input" for m in refused["iopub"]), "never sent to the kernel"
+    assert answered < 1.5, f"answered after {answered:.2f} s: it waited for the busy kernel"
+    assert behind["reply"]["content"]["status"] == "ok" and ran

@@ -11,8 +11,14 @@ PROTOCOLS = ["v1", "legacy"]
 
 
 def refused(result: dict, msg_id: str | None = None) -> bool:
+    """The answer of a refused cell: an error reply and busy, error, idle on iopub. A Python
+    kernel sent the refusal in the cell's place also announces what it runs (execute_input):
+    only the line raising PolicyViolation, never the refused code."""
     reply = result["reply"]
-    types = [m["msg_type"] for m in result["iopub"]]
+    shown = [m["content"]["code"] for m in result["iopub"] if m["msg_type"] == "execute_input"]
+    if any(not c.startswith('raise type("PolicyViolation"') or "\n" in c for c in shown):
+        return False
+    types = [m["msg_type"] for m in result["iopub"] if m["msg_type"] != "execute_input"]
     states = [m["content"].get("execution_state") for m in result["iopub"] if m["msg_type"] == "status"]
     ok = reply["content"]["status"] == "error" and reply["content"]["ename"] == "PolicyViolation" \
         and types == ["status", "error", "status"] and states == ["busy", "idle"]
@@ -47,7 +53,7 @@ def test_blocked_cell_never_reaches_kernel(server, shared_kernel, marker, protoc
     assert "cryptocurrency mining" in content["evalue"]
     text = "\n".join(content["traceback"])
     assert "NBW201" in text and "appeal" in text and "https://policy.test/nbwarden" in text
-    assert r["iopub"][1]["content"]["evalue"] == content["evalue"]
+    assert next(m for m in r["iopub"] if m["msg_type"] == "error")["content"]["evalue"] == content["evalue"]
     assert not marker.exists()
     assert "still alive" in after["stream"]
     mine = lambda e: e["kernel"] == shared_kernel and e["outcome"] == "blocked"  # noqa: E731
@@ -110,6 +116,30 @@ def test_order_is_kept_when_cells_queue(server, fresh_kernel, marker):
     counts = [r["reply"]["content"]["execution_count"] for i, r in enumerate(results) if i != 2]
     assert counts == sorted(counts) and len(set(counts)) == 4
     assert "E" in results[4]["stream"]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_run_all_stops_at_a_refused_cell(server, fresh_kernel, marker, protocol):
+    """"Run All" sends every cell at once with stop_on_error. The refusal comes in the
+    kernel's order (after the slow cell before it) and the kernel aborts the cells queued
+    behind it, as after any error; a cell sent afterwards runs, and so do the cells behind
+    a refused one sent with stop_on_error false."""
+    k = server.kernel(fresh_kernel, protocol)
+    try:
+        ids = [k.execute("import time; time.sleep(1); " + marker.code("A"), stop_on_error=True),
+               k.execute(MINER, stop_on_error=True),
+               k.execute(marker.code("C"), stop_on_error=True), k.execute("print('D')", stop_on_error=True)]
+        results = [k.collect(i) for i in ids]
+        later = k.run("print('after')")
+        k.execute(MINER, stop_on_error=False)
+        lenient = k.run(marker.code("E"))
+    finally:
+        k.close()
+    assert results[0]["reply"]["content"]["status"] == "ok"
+    assert refused(results[1], ids[1])
+    assert [r["reply"]["content"]["status"] for r in results[2:]] == ["aborted", "aborted"]
+    assert "after" in later["stream"] and lenient["reply"]["content"]["status"] == "ok"
+    assert marker.read() == "AE", "the aborted cell never ran; the one behind a lenient refusal did"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -44,7 +44,8 @@ def _load_jupyter_server_extension(serverapp) -> None:
                       tokens=OverrideTokens(cfg.secret or secrets.token_bytes(32), ttl=cfg.override_ttl),
                       tier=cfg.tier, tier_for=cfg.tier_for, server=cfg.server_name,
                       on_engine_error=cfg.on_engine_error, max_cell_bytes=cfg.max_cell_bytes,
-                      inline_check_bytes=cfg.inline_check_bytes, kernel_contexts=cfg.kernel_contexts)
+                      inline_check_bytes=cfg.inline_check_bytes, kernel_contexts=cfg.kernel_contexts,
+                      refuse_through_kernel=cfg.refuse_through_kernel)
     except Exception as e:  # a broken policy or rule pack: say so, and fail as configured
         settings[BROKEN_KEY] = (f"nbwarden could not start ({e}), so cells cannot be checked"
                                 + ("; they run unchecked." if cfg.on_engine_error == "open" else

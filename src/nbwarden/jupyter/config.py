@@ -69,6 +69,16 @@ class NbwardenConfig(Configurable):
         never stalls the server. Messages behind a large cell wait for it (order is kept).
         Example: 65536.""")
 
+    refuse_through_kernel = Bool(
+        True, config=True,
+        help="""How a refused cell's error reaches the notebook on a Python (IPython) kernel:
+        true sends the kernel, in the refused request's place, one line that only raises
+        PolicyViolation with nbwarden's message (the refused code never reaches it), so the
+        error comes in the kernel's order, after the cells before it, and the kernel aborts
+        the cells queued behind it as it does after any error ("Run All" stops there);
+        false answers at once from the server, as it does for other kernels and for
+        terminate, and the cells queued behind still run. Example: true.""")
+
     max_cell_bytes = Int(
         64 << 20, config=True,
         help="""Cells larger than this (bytes) are not analysed; on_engine_error decides

@@ -34,6 +34,10 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
         super().__init__(**kwargs)
         self._pending: collections.deque[messages.Incoming] = collections.deque()
         self._worker: asyncio.Future | None = None
+        self._python_kernel: bool | None = None  # read from the kernel spec at the first refusal
+        #: refusals sent through the kernel whose answer has not all reached the client:
+        #: msg_id -> what is still to come ({"reply", "idle"})
+        self._refusals_in_flight: dict[str, set[str]] = {}
 
     @property
     def guard(self) -> Guard | None:
@@ -147,12 +151,67 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
     def _act(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         if verdict.run:
             self._forward(m)
+        elif not verdict.terminate and self._kernel_raises():
+            self._refuse_in_kernel(m, verdict)
         else:
             self._refuse(m, verdict)
         if verdict.events:  # the store's write (an fsync) stays off the event loop
             asyncio.get_running_loop().run_in_executor(None, self.guard.commit, verdict)
         if verdict.terminate:
             asyncio.ensure_future(self._terminate())
+
+    def _kernel_raises(self) -> bool:
+        """Whether a refusal can travel through this kernel (``refuse_through_kernel``): a
+        Python kernel, which renders our traceback and aborts what is queued behind."""
+        if self._python_kernel is None:
+            try:
+                spec = self.kernel_manager.kernel_spec
+                self._python_kernel = bool(spec is not None and spec.language.lower() == "python")
+            except Exception:  # no spec to read: answer from the server, which works for any kernel
+                self._python_kernel = False
+        return self._python_kernel and self.guard is not None and self.guard.refuse_through_kernel
+
+    def _refuse_in_kernel(self, m: messages.Incoming, verdict: CellVerdict) -> None:
+        try:
+            lines = messages.traceback_lines(verdict, self.guard.policy.url)
+            raising = messages.raising_request(m, evalue=verdict.message, traceback=lines)
+            # the kernel's answer is several small frames: without TCP_NODELAY, Nagle holds the
+            # later ones for the client's delayed ACK (~40 ms); on until the answer is through
+            if len(self._refusals_in_flight) > 64:  # answers that never came (a dead kernel)
+                self._refusals_in_flight.clear()
+            self._refusals_in_flight[m.header["msg_id"]] = {"reply", "idle"}
+            self.websocket_handler.set_nodelay(True)
+            self._forward(raising)
+        except Exception:  # the refusal must arrive: from the server, then
+            self.log.exception("nbwarden: could not send the refusal through the kernel; answering it here")
+            self._refuse(m, verdict)
+
+    def handle_outgoing_message(self, stream, outgoing_msg) -> None:
+        """Jupyter's own, plus: TCP_NODELAY goes off again once the kernel's answer to every
+        refusal sent through it (its execute_reply and its idle status) has been written."""
+        answered = bool(self._refusals_in_flight) and self._answers_a_refusal(outgoing_msg)
+        super().handle_outgoing_message(stream, outgoing_msg)
+        if answered and not self._refusals_in_flight:
+            self.websocket_handler.set_nodelay(False)
+
+    def _answers_a_refusal(self, msg_list) -> bool:
+        try:
+            parts = [bytes(p) for p in msg_list]
+            i = parts.index(b"<IDS|MSG>")
+            header, parent = parts[i + 2], parts[i + 3]
+            for msg_id, waiting in list(self._refusals_in_flight.items()):
+                if msg_id.encode() not in parent:
+                    continue
+                if b'"execute_reply"' in header:
+                    waiting.discard("reply")
+                elif b'"status"' in header and b'"idle"' in parts[i + 5]:
+                    waiting.discard("idle")
+                if not waiting:
+                    del self._refusals_in_flight[msg_id]
+                return True
+        except (ValueError, IndexError, TypeError):
+            pass
+        return False
 
     def _refuse(self, m: messages.Incoming, verdict: CellVerdict) -> None:
         lines = messages.traceback_lines(verdict, self.guard.policy.url if self.guard else None)

@@ -66,7 +66,8 @@ class CellVerdict:
 class Guard:
     def __init__(self, *, engine: Engine, policy: Policy, reporter: Reporter, tokens: OverrideTokens,
                  tier: str = "", tier_for=None, server: str = "", on_engine_error: str = "open",
-                 max_cell_bytes: int = 64 << 20, inline_check_bytes: int = 65536, kernel_contexts: int = 256):
+                 max_cell_bytes: int = 64 << 20, inline_check_bytes: int = 65536, kernel_contexts: int = 256,
+                 refuse_through_kernel: bool = True):
         self.engine = engine
         self.policy = policy
         self.reporter = reporter
@@ -77,6 +78,7 @@ class Guard:
         self.fail_open = on_engine_error == "open"
         self.max_cell_bytes = max_cell_bytes
         self.inline_check_bytes = inline_check_bytes
+        self.refuse_through_kernel = refuse_through_kernel
         self._max_kernels = kernel_contexts
         self._kernels: OrderedDict[str, KernelMemory] = OrderedDict()
         self._kernels_lock = threading.Lock()

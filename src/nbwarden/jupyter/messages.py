@@ -143,6 +143,24 @@ def refusal_frames(session, request_header: dict[str, Any], *, evalue: str, trac
     ]
 
 
+def raising_request(m: Incoming, *, evalue: str, traceback: list[str]) -> Incoming:
+    """The refused execute request as the kernel is sent it instead: same header (so every
+    reply answers the client's request), same ``stop_on_error``, and code that only raises
+    PolicyViolation, whose traceback IPython renders as ``traceback`` (its
+    ``_render_traceback_`` hook). No name is left in the user's namespace and nothing is
+    added to the history. The kernel then orders and aborts exactly as after any error."""
+    stop = m.content.get("stop_on_error", True)
+    code = ('raise type("PolicyViolation", (Exception,), {"_render_traceback_": lambda self: '
+            f'{traceback!r}}})({evalue!r})')
+    content = {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+               "allow_stdin": False, "stop_on_error": stop is not False}
+    if m.parts is not None:
+        parts = list(m.parts)
+        parts[3] = json.dumps(content).encode()
+        return Incoming(m.channel, m.msg_type, m.header, parts=parts[:4])
+    return Incoming(m.channel, m.msg_type, m.header, msg={**m.msg, "content": content, "buffers": []})
+
+
 _RED, _BOLD, _DIM, _RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
 
 
