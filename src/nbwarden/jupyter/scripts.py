@@ -8,6 +8,7 @@ and the watcher's to see).
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -40,8 +41,18 @@ def resolve(names: list[str], cwd: str | None) -> list[Path]:
 
 
 def kernel_cwd(kernel_manager, root_dir: str | None = None) -> str | None:
-    """The folder a kernel was started in: jupyter_client keeps its launch arguments; a
-    kernel started without a notebook path runs in the server's root folder."""
+    """The folder the kernel is in now, so ``%cd sub`` in one cell and ``%run x.py`` in a
+    later one reads ``sub/x.py`` as the kernel will: ``/proc/PID/cwd`` of a kernel running
+    on this machine (the server can read it: same user, or root). Otherwise the folder it
+    was started in: jupyter_client keeps its launch arguments; a kernel started without a
+    notebook path runs in the server's root folder. A ``%cd`` earlier in the same cell is
+    not followed (it has not run yet)."""
+    pid = getattr(getattr(kernel_manager, "provisioner", None), "pid", None)
+    if isinstance(pid, int) and pid > 0:
+        try:
+            return os.readlink(f"/proc/{pid}/cwd")
+        except OSError:  # not on this machine's procfs, gone, or not ours to read
+            pass
     args = getattr(kernel_manager, "_launch_args", None)
     cwd = args.get("cwd") if isinstance(args, dict) else None
     return str(cwd or root_dir or "") or None
