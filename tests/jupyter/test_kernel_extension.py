@@ -44,3 +44,24 @@ def test_kernel_extension_rejects_and_audits(server, fresh_kernel, marker, tier)
     decoded = wait_for(server, lambda e: e["source"] == "kernel" and e["detail"].get("event") == "compile"
                        and e["kernel"] == fresh_kernel)
     assert decoded and "stratum+tcp://pool.example.net:3333" in decoded[0]["detail"]["text"]
+
+
+def test_a_refusal_through_the_kernel_is_not_refused_or_reported_again(server, fresh_kernel):
+    """The server refuses a cell (blockme tier) and sends the kernel only the line that
+    raises the refusal; the kernel extension, loaded, must let that line run (its message
+    and evidence travel in metadata, not in code) and report nothing of its own."""
+    k = server.kernel(fresh_kernel)
+    try:
+        assert k.run("%load_ext nbwarden.kernel")["reply"]["content"]["status"] == "ok"
+        r = k.run(MINER)
+        after = k.run("print('alive')")
+    finally:
+        k.close()
+    assert r["reply"]["content"]["ename"] == "PolicyViolation", r["reply"]["content"]
+    assert "cryptocurrency mining" in r["reply"]["content"]["evalue"]
+    assert "alive" in after["stream"]
+    assert wait_for(server, lambda e: e["source"] == "jupyter" and e["kernel"] == fresh_kernel
+                    and e["outcome"] == "blocked")
+    from_kernel = [e for e in server.events(timeout=2) if e["source"] == "kernel" and e["kernel"] == fresh_kernel
+                   and e["outcome"] in ("blocked", "reported")]
+    assert not from_kernel, from_kernel

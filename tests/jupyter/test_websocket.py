@@ -16,7 +16,8 @@ def refused(result: dict, msg_id: str | None = None) -> bool:
     only the line raising PolicyViolation, never the refused code."""
     reply = result["reply"]
     shown = [m["content"]["code"] for m in result["iopub"] if m["msg_type"] == "execute_input"]
-    if any(not c.startswith('raise type("PolicyViolation"') or "\n" in c for c in shown):
+    from nbwarden.jupyter.messages import RAISE_REFUSAL
+    if any(c != RAISE_REFUSAL for c in shown):
         return False
     types = [m["msg_type"] for m in result["iopub"] if m["msg_type"] != "execute_input"]
     states = [m["content"].get("execution_state") for m in result["iopub"] if m["msg_type"] == "status"]

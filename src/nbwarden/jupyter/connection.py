@@ -161,12 +161,13 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             asyncio.ensure_future(self._terminate())
 
     def _kernel_raises(self) -> bool:
-        """Whether a refusal can travel through this kernel (``refuse_through_kernel``): a
-        Python kernel, which renders our traceback and aborts what is queued behind."""
+        """Whether a refusal can travel through this kernel (``refuse_through_kernel``): an
+        ipykernel, which renders our traceback and aborts what is queued behind."""
         if self._python_kernel is None:
             try:
                 spec = self.kernel_manager.kernel_spec
-                self._python_kernel = bool(spec is not None and spec.language.lower() == "python")
+                self._python_kernel = bool(spec is not None and spec.language.lower() == "python"
+                                           and any("ipykernel" in str(a) for a in spec.argv))
             except Exception:  # no spec to read: answer from the server, which works for any kernel
                 self._python_kernel = False
         return self._python_kernel and self.guard is not None and self.guard.refuse_through_kernel

@@ -21,6 +21,7 @@ from jupyter_server.services.kernels.connection.base import (
 )
 
 V1 = "v1.kernel.websocket.jupyter.org"
+REFUSAL_KEY = "nbwarden_refusal"  # request metadata: [message, traceback lines] of a refusal
 _MAX_PARTS = 1 << 16
 
 
@@ -143,22 +144,32 @@ def refusal_frames(session, request_header: dict[str, Any], *, evalue: str, trac
     ]
 
 
+#: What an ipykernel is sent in a refused request's place: it raises PolicyViolation with the
+#: message and traceback lines that travel in the request's metadata, not in the code, so
+#: nbwarden's own kernel extension (and anything else reading the code) sees no evidence
+#: strings to flag again. No name is left in the user's namespace.
+RAISE_REFUSAL = ('raise type("PolicyViolation", (Exception,), {"__str__": lambda self: self.args[0], '
+                 '"_render_traceback_": lambda self: self.args[1]})'
+                 f'(*get_ipython().kernel.get_parent("shell")["metadata"]["{REFUSAL_KEY}"])')
+
+
 def raising_request(m: Incoming, *, evalue: str, traceback: list[str]) -> Incoming:
     """The refused execute request as the kernel is sent it instead: same header (so every
-    reply answers the client's request), same ``stop_on_error``, and code that only raises
-    PolicyViolation, whose traceback IPython renders as ``traceback`` (its
-    ``_render_traceback_`` hook). No name is left in the user's namespace and nothing is
-    added to the history. The kernel then orders and aborts exactly as after any error."""
+    reply answers the client's request), same ``stop_on_error``, nothing added to the
+    history, and ``RAISE_REFUSAL`` as its code, whose traceback IPython renders as
+    ``traceback`` (the ``_render_traceback_`` hook). The kernel then orders it and aborts
+    what is queued behind it exactly as after any error."""
     stop = m.content.get("stop_on_error", True)
-    code = ('raise type("PolicyViolation", (Exception,), {"_render_traceback_": lambda self: '
-            f'{traceback!r}}})({evalue!r})')
-    content = {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+    content = {"code": RAISE_REFUSAL, "silent": False, "store_history": False, "user_expressions": {},
                "allow_stdin": False, "stop_on_error": stop is not False}
+    metadata = {**m.metadata, REFUSAL_KEY: [evalue, traceback]}
     if m.parts is not None:
-        parts = list(m.parts)
+        parts = list(m.parts[:4])
+        parts[2] = json.dumps(metadata).encode()
         parts[3] = json.dumps(content).encode()
-        return Incoming(m.channel, m.msg_type, m.header, parts=parts[:4])
-    return Incoming(m.channel, m.msg_type, m.header, msg={**m.msg, "content": content, "buffers": []})
+        return Incoming(m.channel, m.msg_type, m.header, parts=parts)
+    return Incoming(m.channel, m.msg_type, m.header,
+                    msg={**m.msg, "metadata": metadata, "content": content, "buffers": []})
 
 
 _RED, _BOLD, _DIM, _RESET = "\x1b[0;31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
