@@ -65,3 +65,25 @@ def test_a_refusal_through_the_kernel_is_not_refused_or_reported_again(server, f
     from_kernel = [e for e in server.events(timeout=2) if e["source"] == "kernel" and e["kernel"] == fresh_kernel
                    and e["outcome"] in ("blocked", "reported")]
     assert not from_kernel, from_kernel
+
+
+def test_kernel_extension_reads_cells_with_their_notebooks_location(server, tier):
+    """The kernel learns its notebook from JPY_SESSION_NAME (set when the server starts a
+    kernel for a session) and checks its cells with that ``location``, as the server's
+    check and a scan of the notebook do (rules weigh where code lives)."""
+    tier("logme")
+    (server.root / "FaceForensics").mkdir(exist_ok=True)
+    status, session = server.request("POST", "/api/sessions", {
+        "path": "FaceForensics/kx.ipynb", "type": "notebook", "name": "kx.ipynb", "kernel": {"name": "python3"}})
+    assert status == 201, session
+    k = server.kernel(session["kernel"]["id"])
+    try:
+        assert k.run("%load_ext nbwarden.kernel")["reply"]["content"]["status"] == "ok"
+        shown = k.run("import IPython\nt = [x for x in IPython.get_ipython().ast_transformers "
+                      "if type(x).__name__ == 'PolicyTransformer'][0]\nprint(t.settings.location, '|', t._context.location)")
+    finally:
+        k.close()
+        server.request("DELETE", f"/api/sessions/{session['id']}")
+    settings_location, context_location = (part.strip() for part in shown["stream"].split("|"))
+    assert settings_location.endswith("FaceForensics/kx.ipynb") and context_location == settings_location
+

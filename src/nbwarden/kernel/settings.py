@@ -17,6 +17,10 @@ class KernelSettings:
     user: str | None = None
     server: str | None = None
     kernel: str | None = field(default=None)
+    #: the notebook this kernel runs for, as Jupyter's session manager told the kernel
+    #: (JPY_SESSION_NAME: the notebook's path, absolute or from the server's root); rules
+    #: weigh where code lives, as they do for the server's check and for a scan
+    location: str | None = None
 
     @classmethod
     def from_env(cls) -> "KernelSettings":
@@ -30,7 +34,8 @@ class KernelSettings:
                 user = None
         return cls(policy_path=env.get("NBWARDEN_POLICY") or None, tier=env.get("NBWARDEN_TIER") or None,
                    store_path=env.get("NBWARDEN_STORE") or None, user=user,
-                   server=env.get("JUPYTERHUB_SERVER_NAME") or socket.gethostname(), kernel=_kernel_id())
+                   server=env.get("JUPYTERHUB_SERVER_NAME") or socket.gethostname(), kernel=_kernel_id(),
+                   location=env.get("JPY_SESSION_NAME") or None)
 
     @cached_property
     def engine(self):

@@ -43,7 +43,7 @@ class PolicyTransformer(ast.NodeTransformer):
         with quiet():  # the engine's own parsing must not feed the audit hooks
             source = ast.unparse(node)
             if self._context is None:
-                self._context = s.engine.new_context()
+                self._context = s.engine.new_context(location=s.location)
             mark = self._context.checkpoint()
             report = s.engine.check_cell(source, self._context)
             if report.error:
