@@ -51,6 +51,20 @@ def test_pip_installs_become_package_facts(engine):
     assert {"pyngrok", "insightface", "onnxruntime-gpu"} <= pkgs
 
 
+@pytest.mark.parametrize("line, expected", [
+    ("apt-get -y install libfoo-dev bar", {"libfoo-dev", "bar"}),       # options before the sub-command
+    ("sudo apt -qq -o Dpkg::Use-Pty=0 install baz", {"baz"}),           # an option that takes a value
+    ("pkg install libqux nano -y", {"libqux", "nano"}),                 # Termux's installer
+    ("pip -q install sample-lib", {"sample-lib"}),
+])
+def test_installer_options_before_the_sub_command(line, expected):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit(line + "\n", SHELL))
+    assert {f.value for f in col.facts if f.kind == "package"} == expected
+
+
 def test_import_aliases_resolve_in_calls(engine):
     from nbwarden.engine.extract import Collector
     from nbwarden.engine.model import Unit

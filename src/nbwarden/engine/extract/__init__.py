@@ -279,8 +279,15 @@ class Collector:
             self.fact("call", f"-m {mod}", unit, line)
             if mod == "pip" and len(argv) > 3:
                 prog, sub, argv = "pip", argv[3], argv[2:]
+        rest = argv[2:]
+        if sub.startswith("-") and prog in sh._INSTALL_OPTS_FIRST:
+            i = 1
+            while i < len(argv) and argv[i].startswith("-"):
+                i += 2 if argv[i] in sh._INSTALL_VALUE_OPTS else 1
+            if i < len(argv):
+                sub, rest = argv[i], argv[i + 1:]
         if (prog, sub) in sh._INSTALL_CMDS:
-            for a in argv[2:]:
+            for a in rest:
                 if a.startswith("-") or a in ("install", "pip"):
                     continue
                 self._package(a, unit, line)
