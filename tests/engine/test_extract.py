@@ -25,6 +25,8 @@ def rules(engine, code, **kw):
     f"!bash -c '{MINER}'",
     f"!sudo nohup {MINER} &",
     f"%sx {MINER}",
+    f"import asyncio\ncmd = {MINER.split()!r}\nasyncio.create_subprocess_exec(*cmd)",
+    f"import asyncio\nasyncio.create_subprocess_exec(*{MINER.split()!r})",
 ])
 def test_every_way_to_reach_a_shell(engine, code):
     assert "NBW202" in rules(engine, code), code

@@ -401,7 +401,9 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
                        for kw in node.keywords)
         cmd = _command_text(arg0, folder, shell_kw)
         if name.startswith(("os.exec", "os.spawn", "os.posix_spawn", "asyncio.create_subprocess_exec")):
-            parts = [_fold_text(a, folder) for a in node.args[1 if name.startswith("os.spawn") else 0:]]
+            # an argv spread from a list (create_subprocess_exec(*cmd)) is read as that list
+            parts = [_command_text(a.value, folder) if type(a) is ast.Starred else _fold_text(a, folder)
+                     for a in node.args[1 if name.startswith("os.spawn") else 0:]]
             cmd = " ".join(p for p in parts if p)
         if cmd:
             folded = folder.fold(arg0)
