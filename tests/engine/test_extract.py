@@ -406,3 +406,26 @@ def test_a_line_echoed_into_a_script_is_read_as_that_script():
     assert "w -o stratum+tcp://pool.example:3333 -u W -p x" in commands
     assert "x" not in programs, "text echoed into a .txt file is not a command"
     assert "y" in programs, "a .py file written by printf is read as Python"
+
+
+@pytest.mark.parametrize("code, shell", [
+    ("import os\nx = 1\n!./tool -o stratum+tcp://pool.example.net:3333\nprint(x)", True),
+    ("def f():\n    y = 2\n    !./tool -o stratum+tcp://pool.example.net:3333\n    return y", True),
+    ("try:\n    pass\nexcept Exception:\n    files = !ls /tmp\n", True),
+    # an escape-looking line inside a string or a bracket: the cell is Python, and that line is not a command
+    ('DOC = """\nRun it with:\n!./tool -o stratum+tcp://pool.example.net:3333\n"""\nprint(len(DOC))', False),
+    ("ok = (1\n!= 2)\nz = (10\n% 3)", False),
+])
+def test_escape_lines_inside_a_cell_are_read_as_ipython_runs_them(code, shell):
+    """A cell with ``!cmd`` after some Python is read the IPython way without first paying
+    for Python's certain rejection of it; a line that only looks like an escape (inside a
+    string or a bracket) leaves the cell plain Python, as IPython itself leaves it."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit(code, "python", cell=0))
+    programs = [f.value for f in col.facts if f.kind in ("program", "command")]
+    assert bool(programs) == shell, programs
+    assert not col.notes, col.notes
+    if not shell and "DOC" in code:
+        assert any(f.kind == "string" and "stratum" in f.value for f in col.facts), "the string is still a string"

@@ -63,10 +63,24 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
     had to parse it to know it is Python, so it is not parsed twice."""
     code = unit.code
+    split = tree_of_split = None
     if tree is None and not _REJECTED_BY_PYTHON.match(code):
-        tree = _parse(code)
+        if _ESCAPE_LINE.search(code) and has_ipython_syntax(code):
+            # an escape line inside the cell (``!pip`` after some Python): read it the IPython
+            # way first; when each escape proves to stand where a statement starts, Python
+            # rejects the cell for certain, and its doomed parse (with its error pass) is saved
+            split = split_cell(code)
+            tree_of_split = _parse(split.python) if split.python is not None else None
+            if tree_of_split is None or not _stubs_are_statements(tree_of_split, split):
+                tree = _parse(code)
+                if tree is not None:
+                    split = None  # Python after all: the escape lines are inside strings or brackets
+        else:
+            tree = _parse(code)
     if tree is None and has_ipython_syntax(code):
-        split = split_cell(code)
+        if split is None:
+            split = split_cell(code)
+            tree_of_split = _parse(split.python) if split.python is not None else None
         for text, line in split.shell:
             col.shell(text, unit, unit.line + line - 1)
         for name, args, line in split.magics:
@@ -76,7 +90,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
         if split.python is None:
             return
         code = split.python
-        tree = _parse(code)
+        tree = tree_of_split
         if tree is None:
             transformed = transform_with_ipython(unit.code)
             tree = _parse(transformed) if transformed else None
@@ -91,6 +105,35 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
         for first, text in broken:
             text_facts(col, Unit(text, unit.lang, unit.cell, unit.line + first - 1, unit.hidden, unit.how))
     _walk(col, unit, tree)
+
+
+#: A line that starts (after blanks) with a shell escape or a magic, anywhere in the cell.
+_ESCAPE_LINE = re.compile(r"(?m)^[ \t]*[!%]")
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _stubs_are_statements(tree: ast.Module, split) -> bool:
+    """Does every line ``split_cell`` replaced hold, in the rewritten cell's tree, the very
+    statement it put there (``pass``, or ``x = []`` for ``x = !cmd``)? Then each escape
+    stood where a statement starts, which Python never accepts, so the original cell cannot
+    parse. A line inside a string or a bracket holds no statement of its own. Each line is
+    found by descending through the statement lists that span it: a few steps, not a walk."""
+    lines = {n for _, n in split.shell} | {n for _, _, n in split.magics}
+    for line in lines:
+        body: list = tree.body
+        found = None
+        while body:
+            node = next((st for st in body if st.lineno <= line <= (st.end_lineno or st.lineno)), None)
+            if node is None:
+                break
+            if node.lineno == line and type(node) in (ast.Pass, ast.Assign):
+                found = node
+                break
+            body = [c for f in _BODIES for c in getattr(node, f, ()) or ()]
+            body = [b for c in body for b in (c.body if type(c) in (ast.ExceptHandler, ast.match_case) else [c])]
+        if found is None:
+            return False
+    return True
 
 
 MAX_BLOCKS = 5000  # top-level blocks parsed one by one at most (each failed parse costs ~20 µs)
