@@ -196,21 +196,20 @@ class GuardedKernelConnection(ZMQChannelsWebsocketConnection):
             self.websocket_handler.set_nodelay(False)
 
     def _answers_a_refusal(self, msg_list) -> bool:
-        try:
-            parts = [bytes(p) for p in msg_list]
-            i = parts.index(b"<IDS|MSG>")
-            header, parent = parts[i + 2], parts[i + 3]
+        try:  # only the few parts looked at are read: outputs can be megabytes
+            i = next(n for n, part in enumerate(msg_list) if len(part) == 9 and bytes(part) == b"<IDS|MSG>")
+            header, parent = bytes(msg_list[i + 2]), bytes(msg_list[i + 3])
             for msg_id, waiting in list(self._refusals_in_flight.items()):
                 if msg_id.encode() not in parent:
                     continue
                 if b'"execute_reply"' in header:
                     waiting.discard("reply")
-                elif b'"status"' in header and b'"idle"' in parts[i + 5]:
+                elif b'"status"' in header and b'"idle"' in bytes(msg_list[i + 5]):
                     waiting.discard("idle")
                 if not waiting:
                     del self._refusals_in_flight[msg_id]
                 return True
-        except (ValueError, IndexError, TypeError):
+        except (StopIteration, ValueError, IndexError, TypeError):
             pass
         return False
 
