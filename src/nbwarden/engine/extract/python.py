@@ -63,24 +63,23 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
     had to parse it to know it is Python, so it is not parsed twice."""
     code = unit.code
-    split = tree_of_split = None
-    if tree is None and not _REJECTED_BY_PYTHON.match(code):
-        if _ESCAPE_LINE.search(code) and has_ipython_syntax(code):
-            # an escape line inside the cell (``!pip`` after some Python): read it the IPython
-            # way first; when each escape proves to stand where a statement starts, Python
-            # rejects the cell for certain, and its doomed parse (with its error pass) is saved
+    split = split_tree = None
+    if tree is None:
+        if ("!" in code or "%" in code) and _ESCAPE_LINE.search(code):
+            # read the IPython way first; the Python parse is skipped when it is certain to
+            # fail (it costs a second, error-reporting pass): the first code line is an escape,
+            # or every escape stands where a statement starts
             split = split_cell(code)
-            tree_of_split = _parse(split.python) if split.python is not None else None
-            if tree_of_split is None or not _stubs_are_statements(tree_of_split, split):
-                tree = _parse(code)
-                if tree is not None:
-                    split = None  # Python after all: the escape lines are inside strings or brackets
+            split_tree = _parse(split.python) if split.python is not None else None
+            if not (_REJECTED_BY_PYTHON.match(code)
+                    or split_tree is not None and _stubs_are_statements(split_tree, split)):
+                tree = _parse(code)  # None unless the escape lines are inside strings or brackets
         else:
             tree = _parse(code)
-    if tree is None and has_ipython_syntax(code):
-        if split is None:
-            split = split_cell(code)
-            tree_of_split = _parse(split.python) if split.python is not None else None
+            if tree is None and has_ipython_syntax(code):  # `x = !cmd`, `obj?`, an indented cell
+                split = split_cell(code)
+                split_tree = _parse(split.python) if split.python is not None else None
+    if tree is None and split is not None:
         for text, line in split.shell:
             col.shell(text, unit, unit.line + line - 1)
         for name, args, line in split.magics:
@@ -90,7 +89,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
         if split.python is None:
             return
         code = split.python
-        tree = tree_of_split
+        tree = split_tree
         if tree is None:
             transformed = transform_with_ipython(unit.code)
             tree = _parse(transformed) if transformed else None
@@ -116,24 +115,21 @@ def _stubs_are_statements(tree: ast.Module, split) -> bool:
     """Does every line ``split_cell`` replaced hold, in the rewritten cell's tree, the very
     statement it put there (``pass``, or ``x = []`` for ``x = !cmd``)? Then each escape
     stood where a statement starts, which Python never accepts, so the original cell cannot
-    parse. A line inside a string or a bracket holds no statement of its own. Each line is
-    found by descending through the statement lists that span it: a few steps, not a walk."""
+    parse. A line inside a string or a bracket holds no statement of its own."""
     lines = {n for _, n in split.shell} | {n for _, _, n in split.magics}
-    for line in lines:
-        body: list = tree.body
-        found = None
-        while body:
-            node = next((st for st in body if st.lineno <= line <= (st.end_lineno or st.lineno)), None)
-            if node is None:
-                break
-            if node.lineno == line and type(node) in (ast.Pass, ast.Assign):
-                found = node
-                break
-            body = [c for f in _BODIES for c in getattr(node, f, ()) or ()]
-            body = [b for c in body for b in (c.body if type(c) in (ast.ExceptHandler, ast.match_case) else [c])]
-        if found is None:
-            return False
-    return True
+    return all(type(_statement_at(tree.body, n)) in (ast.Pass, ast.Assign) for n in lines)
+
+
+def _statement_at(body: list, line: int) -> ast.stmt | None:
+    """The statement that starts on ``line``, found by descending through the statement
+    lists that span it (a few steps, not a walk); None when no statement starts there."""
+    while body:
+        node = next((st for st in body if st.lineno <= line <= (st.end_lineno or st.lineno)), None)
+        if node is None or node.lineno == line:
+            return node
+        children = [c for f in _BODIES for c in getattr(node, f, None) or ()]
+        body = [st for c in children for st in (c.body if type(c) in (ast.ExceptHandler, ast.match_case) else (c,))]
+    return None
 
 
 MAX_BLOCKS = 5000  # top-level blocks parsed one by one at most (each failed parse costs ~20 µs)
