@@ -429,3 +429,17 @@ def test_escape_lines_inside_a_cell_are_read_as_ipython_runs_them(code, shell):
     assert not col.notes, col.notes
     if not shell and "DOC" in code:
         assert any(f.kind == "string" and "stratum" in f.value for f in col.facts), "the string is still a string"
+
+
+def test_dockerfile_env_values_and_continued_installs_are_read():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    text = ('FROM alpine\nENV POOL="stratum+ssl://pool.example.org:443" ALGO=randomx\nENV LEGACY some value\n'
+            'RUN apk --no-cache add \\\n    git \\\n    libuv-dev && \\\n    echo done\nCMD ["./svc"]\n')
+    col = Collector()
+    for u in read_units(text.encode(), "Dockerfile"):
+        col.run(u)
+    strings = {f.value for f in col.facts if f.kind == "string"}
+    assert {"stratum+ssl://pool.example.org:443", "randomx", "some value"} <= strings
+    assert {f.value for f in col.facts if f.kind == "package"} == {"git", "libuv-dev"}
+    assert "svc" in {f.value for f in col.facts if f.kind == "program"}
