@@ -443,3 +443,11 @@ def test_dockerfile_env_values_and_continued_installs_are_read():
     assert {"stratum+ssl://pool.example.org:443", "randomx", "some value"} <= strings
     assert {f.value for f in col.facts if f.kind == "package"} == {"git", "libuv-dev"}
     assert "svc" in {f.value for f in col.facts if f.kind == "program"}
+
+
+def test_split_pieces_next_to_a_variable_are_joined_back():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("def url(host, port):\n    return '--url=stra' + 'tum+tcp://' + host + ':' + str(port)\n"))
+    assert "--url=stratum+tcp://" in {f.value for f in col.facts if f.kind == "string"}
