@@ -451,3 +451,11 @@ def test_split_pieces_next_to_a_variable_are_joined_back():
     col = Collector()
     col.run(Unit("def url(host, port):\n    return '--url=stra' + 'tum+tcp://' + host + ':' + str(port)\n"))
     assert "--url=stratum+tcp://" in {f.value for f in col.facts if f.kind == "string"}
+
+
+def test_a_package_list_held_in_a_variable_gives_each_package():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit('DEPS="libfoo-dev \t libbar-dev  baz"\napt-get install -y ${DEPS}\n', SHELL))
+    assert {f.value for f in col.facts if f.kind == "package"} == {"libfoo-dev", "libbar-dev", "baz"}
