@@ -184,6 +184,11 @@ class Collector:
         for body, offset, opener in heredocs:
             if not body.strip():
                 continue
+            decoded = next(filter(None, (sh.decode_pipeline(pipe, heredoc=body)
+                                         for pipe, _ in sh.split_commands(opener)[0])), None)
+            if decoded:  # base64 -d <<EOF | bash: the body is the hidden payload
+                self._decoded(decoded, unit, line + offset)
+                continue
             says_python = ".py" in opener or "python" in opener
             tree = py._parse(body) if says_python or "import " in body or "def " in body else None
             if says_python or tree is not None:  # parsed once, here, not again by python_facts
@@ -244,9 +249,20 @@ class Collector:
                 self.fact("behaviour", "pipe-to-shell", unit, line)
         decoded = sh.decode_pipeline(pipe)
         if decoded:
-            text, dest = decoded
-            lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
-            self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
+            self._decoded(decoded, unit, line)
+            return
+        for argv, _raw in pipe:  # a word that is base64 of text, read as a Python literal would be
+            for a in argv[1:]:
+                if len(a) >= 16:
+                    hidden = try_base64_literal(a)
+                    if hidden is not None:
+                        self.unit(hidden, TEXT, unit, line, "base64 literal")
+
+    def _decoded(self, decoded: tuple[str, str, str], unit: Unit, line: int) -> None:
+        """What a decoding pipeline hands on, analysed as the language it goes to."""
+        text, dest, steps = decoded
+        lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
+        self.unit(text, lang, unit, line, f"{steps} | sh" if dest == "shell" else f"{steps} | {dest}")
 
     def _writable_state(self) -> None:
         """Copy the caller's shell state before the first change to it (copy on write)."""
