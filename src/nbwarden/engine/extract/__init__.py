@@ -8,6 +8,7 @@ original, one level deeper, within a fixed depth and byte budget.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from ..deobfuscate import try_base64_literal
 from ..model import PYTHON, SHELL, TEXT, Fact, Unit
@@ -49,8 +50,12 @@ class ShellState:
 
 
 class Collector:
-    def __init__(self, shell_state: ShellState | None = None):
+    def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None):
         self.facts: list[Fact] = []
+        #: import aliases in force (``np`` -> ``numpy``, ``s`` -> ``subprocess``): one namespace
+        #: for every cell of a notebook, as a kernel has, so ``import subprocess as s`` in cell 1
+        #: is known when cell 5 calls ``s.run``. The collector's own copy of ``aliases``.
+        self.aliases: dict[str, str] = dict(aliases) if aliases else {}
         self.decoded_bytes = 0
         self.parsed_pieces_bytes = 0  # of units over MAX_UNIT_BYTES, parsed piece by piece
         #: the shell state this walk reads and, after its first change, its own copy of it
@@ -106,6 +111,16 @@ class Collector:
                 if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS
                                                     or parts[-1] in ("tar", "gz") and parts[-2] in _PATH_EXTS):
                     self.fact("path", base, unit, line)
+
+    @contextmanager
+    def own_namespace(self):
+        """For Python that runs as a module or process of its own (a written ``.py`` file,
+        ``python -c``, a heredoc fed to python): its imports are its own, not the cell's."""
+        saved, self.aliases = self.aliases, {}
+        try:
+            yield
+        finally:
+            self.aliases = saved
 
     # -- code uncovered inside code -----------------------------------------------------
     def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:
@@ -192,7 +207,8 @@ class Collector:
             says_python = ".py" in opener or "python" in opener
             tree = py._parse(body) if says_python or "import " in body or "def " in body else None
             if says_python or tree is not None:  # parsed once, here, not again by python_facts
-                py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how), tree)
+                with self.own_namespace():
+                    py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how), tree)
             elif _DATA_FILE.search(opener) or body.lstrip()[:1] in ("{", "["):
                 # a config file written in place (a miner's pools, a proxy's users): its
                 # keys and values are strings the program will use, not commands
@@ -241,7 +257,8 @@ class Collector:
                 py.written_file(self, unit, written[0], written[1], line, body_line=line)
             if script is not None:
                 if script.startswith("py:"):
-                    self.unit(script[3:], PYTHON, unit, line, "")
+                    with self.own_namespace():
+                        self.unit(script[3:], PYTHON, unit, line, "")
                 else:
                     self.shell(script, unit, line)
         if len(progs) >= 2:

@@ -185,7 +185,8 @@ def written_file(col, unit: Unit, path: str, body: str, line: int, body_line: in
     if lang == SHELL:
         col.shell(body, unit, at)
     elif lang == PYTHON:
-        python_facts(col, Unit(body, PYTHON, unit.cell, at, unit.hidden, unit.how))
+        with col.own_namespace():
+            python_facts(col, Unit(body, PYTHON, unit.cell, at, unit.hidden, unit.how))
     else:
         text_facts(col, Unit(body, "text", unit.cell, at, unit.hidden, unit.how))
 
@@ -265,7 +266,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     are dispatched by one dict lookup, and a call's plain dotted callee (``np.random.rand``,
     already read whole by ``_dotted``) is not descended into: this walk runs before every
     cell. Names hold nothing to visit and are not pushed from single-node fields."""
-    aliases: dict[str, str] = {}
+    aliases = col.aliases  # the notebook's namespace: imports of earlier cells hold here
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
     calls: list[tuple[ast.Call, str]] = []
