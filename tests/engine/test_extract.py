@@ -479,3 +479,17 @@ def test_escape_lines_inside_a_cell_are_read_as_ipython_runs_them(code, shell):
     assert not col.notes, col.notes
     if not shell and "DOC" in code:
         assert any(f.kind == "string" and "stratum" in f.value for f in col.facts), "the string is still a string"
+
+
+def test_class_fields_become_constructor_kwargs(engine):
+    # a dataclass / pydantic / tyro argument class declares keywords of its constructor,
+    # as an argparse parser declares options: read them as kwarg facts of the class
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("from dataclasses import dataclass\n@dataclass\nclass Args:\n"
+                 "    driving_video: str = 'clip.mp4'\n    fps: int = 25\n    note = 'no annotation'\n"
+                 "    def run(self):\n        local: int = 1\n"))
+    kwargs = {f.value for f in col.facts if f.kind == "kwarg"}
+    assert {"Args:driving_video=clip.mp4", "Args:fps=25"} <= kwargs
+    assert not any(k.startswith(("Args:note", "Args:local", "run:local")) for k in kwargs)

@@ -354,6 +354,14 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             body = node.body
             if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
                 skip.add(id(body[0].value))
+            if type(node) is ast.ClassDef:
+                # a dataclass / pydantic / tyro argument class: each annotated field is a keyword
+                # of the class's constructor (Args(driving_video=...)), as a CLI or request
+                # model declares its options; read as the kwarg facts a call would give
+                for st in body:
+                    if type(st) is ast.AnnAssign and type(st.target) is ast.Name:
+                        value = "" if st.value is None else _setting_value(st.value, folder)
+                        fact("kwarg", f"{node.name}:{st.target.id}={value}", unit, base + st.lineno)
         elif k == _FSTR:
             if id(node) in skip:
                 for v in node.values:
