@@ -7,9 +7,10 @@ For each row of a disallowed manifest, writes <out>/<variant>/<local_file>, so t
 `../shared/eval/score MANIFEST --corpus <out>/<variant>` scores that variant. Variants:
   strip     drop markdown cells, comments and docstrings (the prose)
   rename    rename every tool, repository and binary name: known tool names (roop, facefusion,
-            xmrig, ngrok...), every github/gitlab/huggingface owner/repo, every downloaded file
-            name; library imports and the packages pip installs stay (pyngrok, colab_ssh: an
-            evader cannot rename what pip installs and still run it)
+            xmrig, ngrok...), every github/gitlab/huggingface owner/repo, and the name of each
+            repository fetched wherever the file uses it (cd, paths, imports of the fork), every
+            downloaded file name; library imports and the packages pip installs stay (pyngrok,
+            colab_ssh: an evader cannot rename what pip installs and still run it)
   b64shell  hide every shell line behind base64 (`!cmd` -> get_ipython().system(b64decode(...)),
             shell scripts -> `echo <b64> | base64 -d | bash`)
   split     split every string literal of 6+ characters into concatenated halves
@@ -49,6 +50,23 @@ class Renamer:
     def __init__(self, weights: bool = False):
         self.map: dict[str, str] = {}
         self.weights = weights
+        self._repo_words: re.Pattern | None = None  # names of repositories the file fetches, see learn()
+
+    def learn(self, text: str) -> None:
+        """Read the whole file first: the name of every repository it fetches is renamed
+        wherever it stands, not only in the URL (``cd SadTalker``, ``python roop/run.py``,
+        ``from so_vits_svc_fork import ...``), as an evader who renames their fork would. A
+        name pip installs, a common word and a short name stay (renaming them would rename
+        libraries and ordinary words, and the file would no longer run)."""
+        installed = {w.lower().replace("_", "-") for m in _PIP_RE.finditer(text) for w in m.group(1).split()}
+        names = set()
+        for m in _REPO_RE.finditer(text):
+            name = _repo_key(m.group(3))
+            if len(name) >= 4 and name not in _COMMON_WORDS and name.replace("_", "-") not in installed:
+                names.add(name)
+        if names:
+            parts = (r"[-_.]?".join(map(re.escape, re.split(r"[-_.]+", n))) for n in sorted(names, key=len, reverse=True))
+            self._repo_words = re.compile(r"(?i)(?<![A-Za-z0-9])(" + "|".join(parts) + r")(?![A-Za-z0-9])")
 
     def name(self, old: str, prefix: str) -> str:
         key = old.lower()
@@ -57,7 +75,9 @@ class Renamer:
         return self.map[key]
 
     def __call__(self, text: str) -> str:
-        text = _REPO_RE.sub(lambda m: f"{m.group(1)}{self.name(m.group(2), 'dev')}/{self.name(m.group(3), 'proj')}", text)
+        text = _REPO_RE.sub(lambda m: f"{m.group(1)}{self.name(m.group(2), 'dev')}/{self._repo(m.group(3))}", text)
+        if self._repo_words is not None:
+            text = _outside_pip(text, lambda t: self._repo_words.sub(lambda m: self._repo(m.group(1)), t))
         # a downloaded file is renamed wherever the script uses it (chmod +x x.sh; ./x.sh),
         # as an evader who wants the script to keep working would
         fetched = sorted({m.group(1) for m in _DL_RE.finditer(text)}, key=len, reverse=True)
@@ -66,7 +86,40 @@ class Renamer:
             text = used.sub(lambda m: self.name(m.group(1), "pkg") + "." + m.group(1).rsplit(".", 1)[-1], text)
         if self.weights:
             text = _WEIGHT_RE.sub(lambda m: f"{self.name(m.group(1), 'w')}.{m.group(2)}", text)
-        return _TOOL_RE.sub(lambda m: self.name(m.group(1), "tool"), text)
+        return _outside_pip(text, lambda t: _TOOL_RE.sub(lambda m: self.name(m.group(1), "tool"), t))
+
+
+    def _repo(self, name: str) -> str:
+        """A repository's new name, the same however the file spells the old one
+        (``Deep-Live-Cam``, ``deep_live_cam``, ``Deep-Live-Cam.git``)."""
+        suffix = ".git" if name.lower().endswith(".git") else ""
+        return self.name("repo:" + re.sub(r"[-_.]", "", _repo_key(name)), "proj") + suffix
+
+
+def _outside_pip(text: str, rewrite) -> str:
+    """``rewrite`` applied to the text outside ``pip install`` arguments: a package on PyPI
+    keeps its name (a git+https URL among them was renamed before, as a fork's would be)."""
+    out, last = [], 0
+    for m in _PIP_RE.finditer(text):
+        out.append(rewrite(text[last:m.start(1)]))
+        out.append(m.group(1))
+        last = m.end(1)
+    out.append(rewrite(text[last:]))
+    return "".join(out)
+
+
+def _repo_key(name: str) -> str:
+    name = name.lower()
+    return name[:-4] if name.endswith(".git") else name
+
+
+_PIP_RE = re.compile(r"(?i)\bpip3?\s+install\s+([^\n;&|#]*)")
+_COMMON_WORDS = frozenset("""models model notebooks notebook colab colabs demo demos examples example scripts tools
+utils code source src app apps main master python data dataset datasets docs test tests project projects training
+train inference research awesome tutorial tutorials webui web api server client core lib libs pytorch tensorflow
+transformers diffusers checkpoints weights assets files release releases content install setup config configs
+github gitlab huggingface spaces deep learning machine vision audio video image images voice face faces
+""".split())
 
 
 def b64(s: str) -> str:
@@ -274,6 +327,8 @@ def rewrite_code(code: str, lang: str, variants: set[str], renamer: Renamer) -> 
 def rewrite_file(path: Path, data: bytes, variants: set[str]) -> bytes:
     renamer = Renamer(weights="weights" in variants)
     text = data.decode("utf-8", "replace")
+    if variants & {"rename", "weights"}:
+        renamer.learn(text)
     name = path.name.lower()
     if name.endswith(".ipynb"):
         try:

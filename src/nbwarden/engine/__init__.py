@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from . import ruleset
 from .extract import Collector, ShellState
@@ -35,27 +36,28 @@ _WAIVER = re.compile(r"#\s*nbwarden:\s*allow\s+((?:NBW\d+[\s,]*)+)(?:--\s*(.*))?
 @dataclass
 class CellContext:
     """What earlier cells of one kernel session showed: the facts that matched any rule
-    pattern (others cannot matter later), waivers in force, and the shell's variables and
-    executable files."""
+    pattern (others cannot matter later), waivers in force, the shell's variables and
+    executable files, and the import aliases in force."""
 
     hits: dict[int, list[Fact]] = field(default_factory=dict)
     waivers: dict[str, str] = field(default_factory=dict)
     #: replaced, never changed in place, by each remembered cell that changes it
     shell: ShellState = field(default_factory=ShellState)
+    #: name -> module path of the session's imports (``s`` -> ``subprocess``); replaced, never
+    #: changed in place, by each remembered cell that imports something new
+    aliases: dict[str, str] = field(default_factory=dict)
     cells: int = 0
     #: the notebook the session's cells come from, named as a scan of that file would name it
     #: (rules weigh where code lives, e.g. inside a detection benchmark's repository); set by
     #: whoever knows it (the Jupyter server, from the kernel's session), None when unknown
     location: str | None = None
-    #: (language, code) -> (this code's own rule hits, the shell state they were found
-    #: against, the state after), for cells run again (a server checks a cell before it is
-    #: sent and when it runs; users re-run cells). Both states are None for code with no shell
-    #: command, whose facts cannot depend on the session. Not rolled back: an entry says what
-    #: some code shows from a given state, so it is true whether or not the code ran.
-    seen: OrderedDict[tuple[str, str], tuple[dict[int, list[Fact]], ShellState | None, ShellState | None]] = \
-        field(default_factory=OrderedDict)
+    #: (language, code) -> what checking it showed, for cells run again (a server checks a
+    #: cell before it is sent and when it runs; users re-run cells). Not rolled back: an entry
+    #: says what some code shows from a given state, so it is true whether or not the code ran.
+    seen: OrderedDict[tuple[str, str], "_Seen"] = field(default_factory=OrderedDict)
 
-    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None) -> None:
+    def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None,
+                 aliases: dict[str, str] | None = None) -> None:
         for leaf, facts in hits.items():
             kept = self.hits.setdefault(leaf, [])
             if len(kept) < 64:  # bound memory on sessions that run a cell thousands of times
@@ -63,21 +65,36 @@ class CellContext:
         self.waivers.update(waivers)
         if shell is not None:
             self.shell = shell
+        if aliases is not None:
+            self.aliases = aliases
         self.cells += 1
 
-    def checkpoint(self) -> tuple[dict[int, int], dict[str, str], ShellState, int]:
+    def checkpoint(self) -> tuple:
         """A mark to roll back to when a checked cell is refused and must be forgotten.
-        ``remember`` only extends lists, adds keys and replaces the shell state, so lengths
-        and references suffice: no copy of the remembered facts on every cell."""
-        return {leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.shell, self.cells
+        ``remember`` only extends lists, adds keys and replaces the shell state and aliases,
+        so lengths and references suffice: no copy of the remembered facts on every cell."""
+        return ({leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.shell,
+                self.aliases, self.cells)
 
-    def rollback(self, mark: tuple[dict[int, int], dict[str, str], ShellState, int]) -> None:
-        lengths, waivers, shell, cells = mark
+    def rollback(self, mark: tuple) -> None:
+        lengths, waivers, shell, aliases, cells = mark
         for leaf in [leaf for leaf in self.hits if leaf not in lengths]:
             del self.hits[leaf]
         for leaf, n in lengths.items():
             del self.hits[leaf][n:]
-        self.waivers, self.shell, self.cells = waivers, shell, cells
+        self.waivers, self.shell, self.aliases, self.cells = waivers, shell, aliases, cells
+
+
+class _Seen(NamedTuple):
+    """What checking some code showed, kept so that running it again replays it."""
+    hits: dict[int, list[Fact]]  # the code's own rule hits
+    #: the shell state they were found against and the state after; both None for code with
+    #: no shell command, whose facts cannot depend on the session's shell
+    shell_before: ShellState | None
+    shell_after: ShellState | None
+    #: the session aliases the code could resolve (those its text names), and the aliases it adds
+    alias_reads: tuple[tuple[str, str], ...]
+    alias_writes: dict[str, str]
 
 
 class Engine:
@@ -153,7 +170,7 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            new_hits, shell = self._cell_hits(unit, ctx)
+            new_hits, shell, aliases = self._cell_hits(unit, ctx)
             waivers = _waivers([unit])
             findings = []
             if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
@@ -171,29 +188,34 @@ class Engine:
         except Exception as e:  # noqa: BLE001 -- the caller's fail-open/closed setting decides, not a crash
             return Report(name, error=f"internal error while analysing this cell ({type(e).__name__})")
         if remember:
-            ctx.remember(new_hits, waivers, shell)
+            ctx.remember(new_hits, waivers, shell, aliases)
         return self._report(name, findings, 1)
 
-    def _cell_hits(self, unit: Unit, ctx: CellContext) -> tuple[dict[int, list[Fact]], ShellState]:
-        """The rule hits of one cell's own facts, and the shell state after it (the session's
-        own when the cell changes none); for code this session has seen, replayed from
-        ``ctx.seen`` as fresh facts of this cell instead of parsed and matched again. Code
-        with shell commands reads and writes the session's shell state, so it is replayed
-        only when that state is the very one it was checked against (states are never
-        changed in place: the same object is the same state)."""
+    def _cell_hits(self, unit: Unit, ctx: CellContext):
+        """The rule hits of one cell's own facts, and the shell state and aliases after it
+        (the session's own objects when the cell changes none); for code this session has
+        seen, replayed from ``ctx.seen`` as fresh facts of this cell instead of parsed and
+        matched again. Code with shell commands reads and writes the session's shell state,
+        so it is replayed only when that state is the very one it was checked against (states
+        are never changed in place: the same object is the same state); code that names a
+        session alias only when that alias still means what it meant."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
-        if seen is not None and (seen[1] is None or seen[1] is ctx.shell):
+        if seen is not None and (seen.shell_before is None or seen.shell_before is ctx.shell) \
+                and _alias_reads(ctx.aliases, unit.code) == seen.alias_reads:
             ctx.seen.move_to_end(key)
-            hits, _, after = seen
-            return _replay(hits, unit.cell), ctx.shell if after is None else after
-        col = Collector(ctx.shell)  # copies the state before changing it
+            after = seen.shell_after
+            return (_replay(seen.hits, unit.cell), ctx.shell if after is None else after,
+                    _with_aliases(ctx.aliases, seen.alias_writes))
+        col = Collector(ctx.shell, ctx.aliases)  # copies the state before changing it
         col.run(unit)
         hits = self.matcher.hits(col.facts)
-        ctx.seen[key] = (dict(hits), ctx.shell, col.shell_state) if col.used_shell_state else (dict(hits), None, None)
+        writes = {k: v for k, v in col.aliases.items() if ctx.aliases.get(k) != v}
+        shell = (ctx.shell, col.shell_state) if col.used_shell_state else (None, None)
+        ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code), writes)
         if len(ctx.seen) > SEEN_CELLS:
             ctx.seen.popitem(last=False)
-        return hits, col.shell_state
+        return hits, col.shell_state, _with_aliases(ctx.aliases, writes)
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
         """A process's command line: a string as a shell would read it, or argv exactly as
@@ -235,6 +257,20 @@ class Engine:
     def _report(self, name: str, findings: list[Finding], units: int) -> Report:
         verdict = "flag" if any(c.confidence >= self.threshold for c in categories_of(findings)) else "allow"
         return Report(name, findings, verdict=verdict, units=units)
+
+
+def _alias_reads(aliases: dict[str, str], code: str) -> tuple[tuple[str, str], ...]:
+    """The session aliases that could change what ``code`` resolves: those that rename
+    (``np`` -> ``numpy``; ``os`` -> ``os`` changes nothing) and that its text names."""
+    return tuple((k, v) for k, v in aliases.items() if k != v and k in code) if aliases else ()
+
+
+def _with_aliases(aliases: dict[str, str], writes: dict[str, str]) -> dict[str, str]:
+    """The session's aliases after a cell that adds ``writes``: the same object when it adds
+    nothing new, so that states compare by identity."""
+    if not writes or all(aliases.get(k) == v for k, v in writes.items()):
+        return aliases
+    return {**aliases, **writes}
 
 
 def _replay(hits: dict[int, list[Fact]], cell: int | None) -> dict[int, list[Fact]]:

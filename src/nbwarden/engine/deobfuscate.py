@@ -28,7 +28,9 @@ _B64 = {"b64decode": base64.b64decode, "standard_b64decode": base64.standard_b64
         "unhexlify": binascii.unhexlify, "a2b_hex": binascii.a2b_hex}
 
 
-def _inflate(data: bytes, kind: str) -> bytes:
+def inflate(data: bytes, kind: str) -> bytes:
+    """Decompress ``data`` (kind "zlib" also takes gzip, "raw", "bz2", "xz"), at most
+    MAX_VALUE bytes of output: a decode bomb yields its first megabyte."""
     if kind == "zlib":
         d = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip header
     elif kind == "raw":
@@ -269,7 +271,7 @@ class Folder:
             inner = self._fold(args[0], d, hops)
             if inner and isinstance(inner[0], bytes):
                 mod = name.split(".")[0]
-                return _inflate(inner[0], {"gzip": "zlib"}.get(mod, mod)), _how(inner[1], mod)
+                return inflate(inner[0], {"gzip": "zlib"}.get(mod, mod)), _how(inner[1], mod)
             return None
         if name == "codecs.decode" and args:
             inner = self._fold(args[0], d, hops)
@@ -313,7 +315,7 @@ def _codec(v: str | bytes, enc: str, how: str):
         b = v if isinstance(v, bytes) else v.encode("latin-1", "ignore")
         return base64.b64decode(b), _how(how, "base64")
     if e == "zlib" and isinstance(v, bytes):
-        return _inflate(v, "zlib"), _how(how, "zlib")
+        return inflate(v, "zlib"), _how(how, "zlib")
     if isinstance(v, bytes):
         try:
             return v.decode(enc, "replace"), how

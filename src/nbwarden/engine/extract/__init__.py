@@ -8,6 +8,7 @@ original, one level deeper, within a fixed depth and byte budget.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 from ..deobfuscate import try_base64_literal
 from ..model import PYTHON, SHELL, TEXT, Fact, Unit
@@ -49,8 +50,12 @@ class ShellState:
 
 
 class Collector:
-    def __init__(self, shell_state: ShellState | None = None):
+    def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None):
         self.facts: list[Fact] = []
+        #: import aliases in force (``np`` -> ``numpy``, ``s`` -> ``subprocess``): one namespace
+        #: for every cell of a notebook, as a kernel has, so ``import subprocess as s`` in cell 1
+        #: is known when cell 5 calls ``s.run``. The collector's own copy of ``aliases``.
+        self.aliases: dict[str, str] = dict(aliases) if aliases else {}
         self.decoded_bytes = 0
         self.parsed_pieces_bytes = 0  # of units over MAX_UNIT_BYTES, parsed piece by piece
         #: the shell state this walk reads and, after its first change, its own copy of it
@@ -106,6 +111,16 @@ class Collector:
                 if len(parts) > 1 and parts[0] and (parts[-1] in _PATH_EXTS or ".".join(parts[-2:]) in _PATH_EXTS
                                                     or parts[-1] in ("tar", "gz") and parts[-2] in _PATH_EXTS):
                     self.fact("path", base, unit, line)
+
+    @contextmanager
+    def own_namespace(self):
+        """For Python that runs as a module or process of its own (a written ``.py`` file,
+        ``python -c``, a heredoc fed to python): its imports are its own, not the cell's."""
+        saved, self.aliases = self.aliases, {}
+        try:
+            yield
+        finally:
+            self.aliases = saved
 
     # -- code uncovered inside code -----------------------------------------------------
     def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:
@@ -184,10 +199,16 @@ class Collector:
         for body, offset, opener in heredocs:
             if not body.strip():
                 continue
+            decoded = next(filter(None, (sh.decode_pipeline(pipe, heredoc=body)
+                                         for pipe, _ in sh.split_commands(opener)[0])), None)
+            if decoded:  # base64 -d <<EOF | bash: the body is the hidden payload
+                self._decoded(decoded, unit, line + offset)
+                continue
             says_python = ".py" in opener or "python" in opener
             tree = py._parse(body) if says_python or "import " in body or "def " in body else None
             if says_python or tree is not None:  # parsed once, here, not again by python_facts
-                py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how), tree)
+                with self.own_namespace():
+                    py.python_facts(self, Unit(body, PYTHON, unit.cell, line + offset, unit.hidden, unit.how), tree)
             elif _DATA_FILE.search(opener) or body.lstrip()[:1] in ("{", "["):
                 # a config file written in place (a miner's pools, a proxy's users): its
                 # keys and values are strings the program will use, not commands
@@ -236,7 +257,8 @@ class Collector:
                 py.written_file(self, unit, written[0], written[1], line, body_line=line)
             if script is not None:
                 if script.startswith("py:"):
-                    self.unit(script[3:], PYTHON, unit, line, "")
+                    with self.own_namespace():
+                        self.unit(script[3:], PYTHON, unit, line, "")
                 else:
                     self.shell(script, unit, line)
         if len(progs) >= 2:
@@ -244,9 +266,20 @@ class Collector:
                 self.fact("behaviour", "pipe-to-shell", unit, line)
         decoded = sh.decode_pipeline(pipe)
         if decoded:
-            text, dest = decoded
-            lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
-            self.unit(text, lang, unit, line, "base64 | sh" if dest == "shell" else f"base64 -d ({dest})")
+            self._decoded(decoded, unit, line)
+            return
+        for argv, _raw in pipe:  # a word that is base64 of text, read as a Python literal would be
+            for a in argv[1:]:
+                if len(a) >= 16:
+                    hidden = try_base64_literal(a)
+                    if hidden is not None:
+                        self.unit(hidden, TEXT, unit, line, "base64 literal")
+
+    def _decoded(self, decoded: tuple[str, str, str], unit: Unit, line: int) -> None:
+        """What a decoding pipeline hands on, analysed as the language it goes to."""
+        text, dest, steps = decoded
+        lang = {"shell": SHELL, "python": PYTHON}.get(dest, TEXT)
+        self.unit(text, lang, unit, line, f"{steps} | sh" if dest == "shell" else f"{steps} | {dest}")
 
     def _writable_state(self) -> None:
         """Copy the caller's shell state before the first change to it (copy on write)."""

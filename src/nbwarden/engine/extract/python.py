@@ -185,7 +185,8 @@ def written_file(col, unit: Unit, path: str, body: str, line: int, body_line: in
     if lang == SHELL:
         col.shell(body, unit, at)
     elif lang == PYTHON:
-        python_facts(col, Unit(body, PYTHON, unit.cell, at, unit.hidden, unit.how))
+        with col.own_namespace():
+            python_facts(col, Unit(body, PYTHON, unit.cell, at, unit.hidden, unit.how))
     else:
         text_facts(col, Unit(body, "text", unit.cell, at, unit.hidden, unit.how))
 
@@ -265,7 +266,7 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     are dispatched by one dict lookup, and a call's plain dotted callee (``np.random.rand``,
     already read whole by ``_dotted``) is not descended into: this walk runs before every
     cell. Names hold nothing to visit and are not pushed from single-node fields."""
-    aliases: dict[str, str] = {}
+    aliases = col.aliases  # the notebook's namespace: imports of earlier cells hold here
     env: dict[str, ast.AST] = {}
     skip: set[int] = set()
     calls: list[tuple[ast.Call, str]] = []
@@ -353,6 +354,14 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             body = node.body
             if body and type(body[0]) is ast.Expr and type(body[0].value) is ast.Constant:
                 skip.add(id(body[0].value))
+            if type(node) is ast.ClassDef:
+                # a dataclass / pydantic / tyro argument class: each annotated field is a keyword
+                # of the class's constructor (Args(driving_video=...)), as a CLI or request
+                # model declares its options; read as the kwarg facts a call would give
+                for st in body:
+                    if type(st) is ast.AnnAssign and type(st.target) is ast.Name:
+                        value = "" if st.value is None else _setting_value(st.value, folder)
+                        fact("kwarg", f"{node.name}:{st.target.id}={value}", unit, base + st.lineno)
         elif k == _FSTR:
             if id(node) in skip:
                 for v in node.values:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import lzma
 import re
+import zlib
 
-from ..deobfuscate import as_text
+from ..deobfuscate import as_text, inflate
 
 _WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "setsid", "stdbuf", "env", "command",
              "builtin", "doas", "chronic", "unbuffer", "torsocks", "proxychains", "proxychains4"}
@@ -83,7 +85,7 @@ def tokenize(line: str) -> list[tuple[str, str]]:
     return out
 
 
-_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
+_HEREDOC = re.compile(r"(?<!<)<<(?!<)(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")  # not a `<<<` here-string
 
 
 MAX_JOINED_LINES = 500
@@ -140,7 +142,7 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
             continue
         if "<<" in s:
             m = _HEREDOC.search(s)
-            if m and "<<<" not in s[m.start():m.start() + 3]:
+            if m:
                 delim, body_start = m.group(3), i
                 while i < len(lines) and lines[i].strip() != delim:
                     i += 1
@@ -308,37 +310,87 @@ def _plain_args(argv: list[str]) -> list[str]:
     return out
 
 
-def decode_pipeline(pipe: list[tuple[list[str], str]]) -> tuple[str, str] | None:
-    """``echo <b64> | base64 -d | sh``, ``base64 -d <<< <b64> | sh``, ``xxd -r -p``, ``rev``:
-    (hidden text, where it goes: "shell", "python" or "text"), if the pipeline decodes one."""
+MAX_PAYLOAD = 1 << 20  # longest encoded text a pipeline is decoded from
+_ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                         b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
+_DECOMPRESSORS = {"gunzip": "zlib", "zcat": "zlib", "gzip": "zlib", "bunzip2": "bz2", "bzcat": "bz2",
+                  "bzip2": "bz2", "unxz": "xz", "xzcat": "xz", "xz": "xz", "unlzma": "xz", "lzcat": "xz"}
+
+
+def _decoder(argv: list[str]):
+    """(name, the bytes -> bytes step) this command makes when it decodes its input
+    (``base64 -d``, ``openssl enc -d -base64``, ``xxd -r -p``, ``rev``, ``tr`` between two sets
+    such as rot13's, ``gunzip``, ``zcat``, ``xz -d``...), None for any other command."""
+    prog = argv[0].rsplit("/", 1)[-1]
+    if prog in ("base64", "openssl") and any(a in ("-d", "--decode", "-D", "-base64", "-a") for a in argv):
+        return "base64", _unbase64
+    if prog == "xxd" and "-r" in argv:
+        return "hex", lambda b: binascii.unhexlify(b"".join(b.split()))
+    if prog == "rev":
+        return "rev", lambda b: b"\n".join(line[::-1] for line in b.split(b"\n"))
+    if prog == "tr" and len(argv) == 3 and _tr_set(argv[1]) and _tr_set(argv[2]):
+        src, dst = _tr_set(argv[1]), _tr_set(argv[2])
+        if len(src) == len(dst):
+            table = bytes.maketrans(src, dst)
+            return "tr", lambda b: b.translate(table)
+    if prog in _DECOMPRESSORS and (prog not in ("gzip", "bzip2", "xz")
+                                   or any(a in ("-d", "-dc", "-cd", "--decompress") for a in argv)):
+        kind = _DECOMPRESSORS[prog]
+        return prog, lambda b: inflate(b, kind)
+    return None
+
+
+def _unbase64(b: bytes) -> bytes:
+    b = b"".join(b.split())  # base64 -d skips line breaks
+    return base64.b64decode(b + b"=" * (-len(b) % 4))
+
+
+def _tr_set(spec: str) -> bytes | None:
+    """A ``tr`` set of plain characters and ranges (``A-Za-z``, ``N-ZA-Mn-za-m``), or None."""
+    out, i = bytearray(), 0
+    if not spec or len(spec) > 64 or not spec.isascii() or "[" in spec or "\\" in spec:
+        return None
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-" and spec[i] <= spec[i + 2]:
+            out.extend(range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            out.append(ord(spec[i]))
+            i += 1
+    return bytes(out)
+
+
+def decode_pipeline(pipe: list[tuple[list[str], str]], heredoc: str | None = None) -> tuple[str, str, str] | None:
+    """``echo <b64> | base64 -d | sh``, ``base64 -d <<< <b64> | sh``, ``base64 -d <<EOF | sh``
+    (``heredoc``: the body), ``xxd -r -p``, ``rev``, rot13 by ``tr``, and such steps in a row
+    (``base64 -d | gunzip | bash``): (hidden text, where it goes: "shell", "python" or
+    "text"; the steps, "base64 | gunzip"), if the pipeline decodes one."""
     argvs = [argv for argv, _ in pipe]
     for i, argv in enumerate(argvs):
-        prog = argv[0].rsplit("/", 1)[-1]
-        is_b64 = prog in ("base64", "openssl") and any(a in ("-d", "--decode", "-D", "-base64") for a in argv)
-        is_hex = prog == "xxd" and "-r" in argv
-        if not (is_b64 or is_hex or prog == "rev"):
+        if _decoder(argv) is None:
             continue
-        payload = None
         if "<<<" in argv and argv.index("<<<") + 1 < len(argv):
             payload = argv[argv.index("<<<") + 1]
+        elif heredoc is not None and any(a.startswith("<<") for a in argv):
+            payload = heredoc
         elif i > 0 and argvs[i - 1][0] in ("echo", "printf"):
             args = [a for a in _plain_args(argvs[i - 1]) if not a.startswith("-")]
-            payload = args[-1] if args else None
-        if not payload:
+            payload = args[-1] if args and (argvs[i - 1][0] == "echo" or len(args) == 1 or "%s" in args[0]) else None
+        else:
+            payload = None
+        if not payload or len(payload) > MAX_PAYLOAD:
             continue
+        raw, j, steps = payload.encode("latin-1", "ignore"), i, []
         try:
-            if is_b64:
-                raw = base64.b64decode(payload + "=" * (-len(payload) % 4))
-            elif is_hex:
-                raw = binascii.unhexlify(payload)
-            else:
-                raw = payload[::-1].encode()
-        except (binascii.Error, ValueError):
+            while j < len(argvs) and (step := _decoder(argvs[j])) is not None:
+                steps.append(step[0])
+                raw, j = step[1](raw), j + 1
+        except (binascii.Error, ValueError, OSError, EOFError, zlib.error, lzma.LZMAError):
             continue
         text = as_text(raw)
         if text is None:
             continue
-        last = argvs[-1][0].rsplit("/", 1)[-1] if i < len(argvs) - 1 else ""
+        last = argvs[j][0].rsplit("/", 1)[-1] if j < len(argvs) else ""
         dest = "shell" if last in _SHELLS else "python" if _PYTHONS.match(last) else "text"
-        return text, dest
+        return text, dest, " | ".join(steps)
     return None
