@@ -481,6 +481,36 @@ def test_escape_lines_inside_a_cell_are_read_as_ipython_runs_them(code, shell):
         assert any(f.kind == "string" and "stratum" in f.value for f in col.facts), "the string is still a string"
 
 
+def test_dockerfile_env_values_and_continued_installs_are_read():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    text = ('FROM alpine\nENV POOL="stratum+ssl://pool.example.org:443" ALGO=randomx\nENV LEGACY some value\n'
+            'RUN apk --no-cache add \\\n    git \\\n    libuv-dev && \\\n    echo done\nCMD ["./svc"]\n')
+    col = Collector()
+    for u in read_units(text.encode(), "Dockerfile"):
+        col.run(u)
+    strings = {f.value for f in col.facts if f.kind == "string"}
+    assert {"stratum+ssl://pool.example.org:443", "randomx", "some value"} <= strings
+    assert {f.value for f in col.facts if f.kind == "package"} == {"git", "libuv-dev"}
+    assert "svc" in {f.value for f in col.facts if f.kind == "program"}
+
+
+def test_split_pieces_next_to_a_variable_are_joined_back():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("def url(host, port):\n    return '--url=stra' + 'tum+tcp://' + host + ':' + str(port)\n"))
+    assert "--url=stratum+tcp://" in {f.value for f in col.facts if f.kind == "string"}
+
+
+def test_a_package_list_held_in_a_variable_gives_each_package():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit('DEPS="libfoo-dev \t libbar-dev  baz"\napt-get install -y ${DEPS}\n', SHELL))
+    assert {f.value for f in col.facts if f.kind == "package"} == {"libfoo-dev", "libbar-dev", "baz"}
+
+
 def test_class_fields_become_constructor_kwargs(engine):
     # a dataclass / pydantic / tyro argument class declares keywords of its constructor,
     # as an argparse parser declares options: read them as kwarg facts of the class

@@ -320,7 +320,9 @@ class Collector:
             if i < len(argv):
                 sub, rest = argv[i], argv[i + 1:]
         if (prog, sub) in sh._INSTALL_CMDS:
-            for a in rest:
+            # a variable holding a package list (`apt-get install -y ${DEPS}`) expands to one
+            # argument with the names separated by blanks: each name is a package
+            for a in (w for arg in rest for w in arg.split()):
                 if a.startswith("-") or a in ("install", "pip"):
                     continue
                 self._package(a, unit, line)

@@ -383,10 +383,11 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             while type(left) is ast.BinOp:  # fold a chain once, from its top
                 skip.add(id(left))
                 left = left.left
-            if type(left) in (ast.Constant, ast.Name, ast.Call):
-                r = folder.fold(node)
-                if r is not None and isinstance(r[0], str) and r[1]:
-                    _hidden_string(col, unit, r, base + node.lineno)
+            r = folder.fold(node) if type(left) in (ast.Constant, ast.Name, ast.Call) else None
+            if r is not None and isinstance(r[0], str) and r[1]:
+                _hidden_string(col, unit, r, base + node.lineno)
+            elif r is None:
+                _constant_runs(col, unit, node, folder, base + node.lineno)
     for node, name in calls:
         _call(col, unit, node, name, folder, base + node.lineno)
 
@@ -421,6 +422,27 @@ def _skip_literal(node: ast.AST, skip: set[int]) -> None:
         skip.add(id(node))
         for v in node.values:
             skip.add(id(v))
+
+
+def _constant_runs(col, unit: Unit, node: ast.BinOp, folder: Folder, line: int) -> None:
+    """A `+` chain that does not fold as a whole (a variable in it) may still hold a string
+    split into adjacent pieces: `'--url=stra' + 'tum+tcp://' + host`. Each run of two or more
+    adjacent pieces that fold to strings is joined back and read as the string it spells."""
+    parts, n = [], node
+    while type(n) is ast.BinOp and type(n.op) is ast.Add:
+        parts.append(n.right)
+        n = n.left
+    parts.append(n)
+    parts.reverse()
+    run: list[str] = []
+    for p in parts + [None]:
+        f = folder.fold(p) if p is not None else None
+        if f is not None and isinstance(f[0], str):
+            run.append(f[0])
+            continue
+        if len(run) >= 2:
+            _hidden_string(col, unit, ("".join(run), "concat"), line)
+        run = []
 
 
 def _hidden_string(col, unit: Unit, folded, line: int) -> None:

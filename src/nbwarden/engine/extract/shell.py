@@ -28,7 +28,7 @@ _INSTALL_CMDS = {("pip", "install"), ("pip3", "install"), ("conda", "install"), 
                  ("pnpm", "add"), ("apk", "add"), ("yum", "install"), ("dnf", "install"), ("pkg", "install")}
 #: installers whose own options may come before the sub-command (`apt-get -y install x`,
 #: `pip -q install x`), and those of their options that take a value (`apt-get -o K=V install`)
-_INSTALL_OPTS_FIRST = {"apt", "apt-get", "pip", "pip3", "yum", "dnf", "pkg", "conda", "mamba", "brew", "npm"}
+_INSTALL_OPTS_FIRST = {"apt", "apt-get", "pip", "pip3", "yum", "dnf", "pkg", "conda", "mamba", "brew", "npm", "apk"}
 _INSTALL_VALUE_OPTS = {"-o", "-c", "-t", "--option", "--config-file", "--target-release"}
 _DOWNLOADERS = {"wget", "curl", "aria2c", "gdown", "axel"}
 _TMP_DIRS = ("/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/")

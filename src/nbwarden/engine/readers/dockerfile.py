@@ -1,13 +1,17 @@
-"""Dockerfiles: RUN, CMD and ENTRYPOINT instructions are shell commands; the rest is not code."""
+"""Dockerfiles: RUN, CMD and ENTRYPOINT instructions are shell commands; ENV and ARG values are
+read as the shell assignments they amount to (`ENV POOL=host:port` sets what RUN and CMD use);
+the rest is not code."""
 from __future__ import annotations
 
 import json
 import re
+import shlex
 
 from ..model import SHELL, Unit
 
 PRIORITY = 40
-_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT)\s+(.*)$", re.I)
+_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
+_LEGACY_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\S.*)$")
 
 
 def matches(name: str) -> bool:
@@ -25,7 +29,16 @@ def read(text: str, name: str) -> list[Unit]:
             body = m.group(2)
             while body.rstrip().endswith("\\") and i + 1 < len(lines):
                 i += 1
-                body = body.rstrip()[:-1] + "\n" + lines[i]
+                # keep the backslash: the shell reader joins continued lines into one
+                # command, as the shell does (a bare newline would split `apk add \ a \ b`)
+                body = body.rstrip() + "\n" + lines[i]
+            if m.group(1).upper() in ("ENV", "ARG"):
+                legacy = _LEGACY_ENV.match(body)
+                if legacy and "=" not in legacy.group(1) and not re.match(r"^[A-Za-z_]\w*=", legacy.group(2)):
+                    body = f"{legacy.group(1)}={shlex.quote(legacy.group(2).strip())}"
+                units.append(Unit("export " + body, SHELL, line=start + 1))
+                i += 1
+                continue
             if body.lstrip().startswith("["):
                 try:
                     body = " ".join(json.loads(body))
