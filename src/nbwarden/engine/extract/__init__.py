@@ -59,6 +59,11 @@ class Collector:
         self._chmodded = self.shell_state.chmodded
         self._shell_vars = self.shell_state.vars
         self.notes: list[str] = []
+        #: Python names assigned so far in this walk (a file's cells are one kernel session):
+        #: the expression last assigned to each, and import aliases, so a later cell's
+        #: ``os.system(cmd)`` or ``!{tool} ...`` folds names an earlier cell set
+        self.py_env: dict = {}
+        self.py_aliases: dict[str, str] = {}
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
     # -- making facts -----------------------------------------------------------------
