@@ -523,3 +523,26 @@ def test_class_fields_become_constructor_kwargs(engine):
     kwargs = {f.value for f in col.facts if f.kind == "kwarg"}
     assert {"Args:driving_video=clip.mp4", "Args:fps=25"} <= kwargs
     assert not any(k.startswith(("Args:note", "Args:local", "run:local")) for k in kwargs)
+
+def test_ipython_expands_python_variables_in_shell_lines(engine):
+    """IPython substitutes {name} and $name in `!` lines with Python values before the shell
+    runs them; names set in an earlier cell of the same notebook count (one kernel)."""
+    import json
+    cells = [
+        "import base64\npart = base64.b64decode('eG1y').decode()  # 'xmr'\ntool = f'{part}ig'\n",
+        "pool = 'stratum+tcp://pool.example.net:3333'\n!./{tool} -o $pool -u w\n",
+    ]
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
+                    for c in cells]}
+    r = engine.scan_bytes(json.dumps(nb).encode(), "n.ipynb")
+    assert "NBW202" in {f.rule_id for f in r.findings}
+
+
+def test_ipython_expansion_leaves_unknown_and_escaped_names(engine):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("x = 'abc'\n!echo {x} {{x}} $x $$x {y} $HOME\n"))
+    cmds = {f.value for f in col.facts if f.kind == "command"}
+    assert any(c.startswith("echo abc {{x}} abc $$x {y}") for c in cmds), cmds

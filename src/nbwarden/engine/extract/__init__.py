@@ -64,6 +64,11 @@ class Collector:
         self._chmodded = self.shell_state.chmodded
         self._shell_vars = self.shell_state.vars
         self.notes: list[str] = []
+        #: Python names assigned so far in this file (its cells are one kernel session): the
+        #: expression last assigned to each, so a later cell's ``os.system(cmd)`` or
+        #: ``!{tool} ...`` folds names an earlier cell set (file scans; a session's check_cell
+        #: starts each cell with none)
+        self.py_env: dict = {}
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
     # -- making facts -----------------------------------------------------------------
@@ -116,11 +121,12 @@ class Collector:
     def own_namespace(self):
         """For Python that runs as a module or process of its own (a written ``.py`` file,
         ``python -c``, a heredoc fed to python): its imports are its own, not the cell's."""
-        saved, self.aliases = self.aliases, {}
+        saved = self.aliases, self.py_env
+        self.aliases, self.py_env = {}, {}
         try:
             yield
         finally:
-            self.aliases = saved
+            self.aliases, self.py_env = saved
 
     # -- code uncovered inside code -----------------------------------------------------
     def unit(self, code: str, lang: str, parent: Unit, line: int, how: str) -> None:

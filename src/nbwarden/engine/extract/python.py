@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections import ChainMap
 
 from ..deobfuscate import Folder, as_text
 from ..model import PYTHON, SHELL, Fact, Unit
@@ -80,7 +81,12 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
                 split = split_cell(code)
                 split_tree = _parse(split.python) if split.python is not None else None
     if tree is None and split is not None:
+        expand = None
         for text, line in split.shell:
+            if ("{" in text or "$" in text) and split.python is not None:
+                if expand is None:
+                    expand = _ipython_expander(col, split_tree)
+                text = expand(text)
             col.shell(text, unit, unit.line + line - 1)
         for name, args, line in split.magics:
             col.fact("call", f"%{name}", unit, unit.line + line - 1)
@@ -266,8 +272,8 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
     are dispatched by one dict lookup, and a call's plain dotted callee (``np.random.rand``,
     already read whole by ``_dotted``) is not descended into: this walk runs before every
     cell. Names hold nothing to visit and are not pushed from single-node fields."""
-    aliases = col.aliases  # the notebook's namespace: imports of earlier cells hold here
-    env: dict[str, ast.AST] = {}
+    aliases = col.aliases  # the notebook's namespace: imports and names of earlier cells hold here
+    env = col.py_env
     skip: set[int] = set()
     calls: list[tuple[ast.Call, str]] = []
     folder = Folder(env, aliases)  # one per walk: it reads env and aliases as they grow
@@ -390,6 +396,46 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 _constant_runs(col, unit, node, folder, base + node.lineno)
     for node, name in calls:
         _call(col, unit, node, name, folder, base + node.lineno)
+
+
+#: IPython expands ``{expr}`` and ``$name`` in a ``!`` line (and line magics) with the values
+#: of Python variables before the shell sees it; ``{{``/``$$`` stay literal. Only plain names
+#: whose value is a constant the folder knows are expanded; others are left as written.
+_IPY_VAR = re.compile(r"(?<![{$])\{([A-Za-z_]\w*)\}(?!\})|(?<!\$)\$\{?([A-Za-z_]\w*)\}?")
+
+
+def _ipython_expander(col, tree: ast.Module | None):
+    """A function expanding IPython variables in a shell line, from the names this cell
+    assigns at any level (IPython runs the cell top to bottom; a name set anywhere is taken)
+    over those of earlier cells."""
+    local: dict[str, ast.AST] = {}
+    local_aliases: dict[str, str] = {}
+    if tree is not None:
+        for node in ast.walk(tree):
+            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+                local[node.targets[0].id] = node.value
+            elif type(node) is ast.Import:
+                for a in node.names:
+                    local_aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif type(node) is ast.ImportFrom and node.module:
+                for a in node.names:
+                    local_aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    folder = Folder(ChainMap(local, col.py_env), ChainMap(local_aliases, col.aliases))
+
+    def value(name: str) -> str | None:
+        if name not in folder.env:
+            return None
+        r = folder.fold(ast.Name(name, ast.Load()))
+        if r is None or isinstance(r[0], bytes) or "\n" in str(r[0]) or len(str(r[0])) > 4096:
+            return None
+        return str(r[0])
+
+    def expand(text: str) -> str:
+        def sub(m: re.Match) -> str:
+            v = value(m.group(1) or m.group(2))
+            return m.group(0) if v is None else v
+        return _IPY_VAR.sub(sub, text)
+    return expand
 
 
 def _module_owner(target: ast.Attribute, aliases: dict[str, str]) -> str | None:

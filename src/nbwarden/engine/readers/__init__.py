@@ -68,16 +68,17 @@ def _interpreter(text: str) -> str | None:
 
 def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
     """The units of one file. An unknown suffix is sniffed: notebook JSON, a shell
-    shebang, else Python. A script's shebang wins over its suffix: the kernel runs
+    shebang, a Dockerfile (first instruction FROM), else Python. A script's shebang wins over its suffix: the kernel runs
     `./x.py` starting with `#!/bin/sh` as shell, whatever it is called."""
-    from . import notebook, python, shell
+    from . import dockerfile, notebook, python, shell
     mod = reader_for(name)
     text = decode(data, name)
     if mod is None:
         if not sniff:
             raise ReadError("unsupported file type")
         head = text.lstrip()[:200]
-        mod = notebook if head.startswith("{") else shell if _interpreter(text.lstrip()) == "shell" else python
+        mod = (notebook if head.startswith("{") else shell if _interpreter(text.lstrip()) == "shell"
+               else dockerfile if dockerfile.sniff(text) else python)
     elif mod in (python, shell):
         mod = {"python": python, "shell": shell}.get(_interpreter(text), mod)
     return mod.read(text, name)

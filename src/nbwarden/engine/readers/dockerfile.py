@@ -10,13 +10,28 @@ import shlex
 from ..model import SHELL, Unit
 
 PRIORITY = 40
-_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
+_INSTR = re.compile(r"(?m)^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
 _LEGACY_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\S.*)$")
 
 
+#: ``Dockerfile``, ``Dockerfile.gpu``, ``Dockerfile-cuda``, ``Dockerfile_cpu``, ``gpu.Dockerfile``,
+#: ``Containerfile``: the names build tools accept (``docker build -f`` takes any).
+_NAME = re.compile(r"^(?:(?:docker|container)file(?:[._-][\w.-]*)?|[\w.-]+\.(?:docker|container)file)$")
+#: The first instruction of a Dockerfile (after comments and parser directives): files named
+#: otherwise are recognised by content when their suffix says nothing.
+_FIRST = re.compile(r"^(?:\s*#[^\n]*\n|\s*\n)*\s*(?:FROM|ARG)\s+\S+")
+
+
 def matches(name: str) -> bool:
-    low = name.lower()
-    return low in ("dockerfile", "containerfile") or low.endswith(".dockerfile") or low.startswith("dockerfile.")
+    return bool(_NAME.match(name.lower()))
+
+
+def sniff(text: str) -> bool:
+    """True when text without a telling name reads as a Dockerfile: its first instruction
+    is FROM (or an ARG before FROM) and it has a RUN, CMD or ENTRYPOINT."""
+    head = text[:4096]
+    return bool(_FIRST.match(head)) and re.search(r"(?m)^\s*FROM\s+\S+", head) is not None \
+        and _INSTR.search(text) is not None
 
 
 def read(text: str, name: str) -> list[Unit]:
