@@ -202,11 +202,10 @@ class Collector:
         pipelines, heredocs = sh.split_commands(text)
         for pipe, offset in pipelines:
             self._pipeline(pipe, unit, line + offset)
-        for body, offset, opener in heredocs:
+        for body, offset, opener, opener_pipes in heredocs:
             if not body.strip():
                 continue
-            decoded = next(filter(None, (sh.decode_pipeline(pipe, heredoc=body)
-                                         for pipe, _ in sh.split_commands(opener)[0])), None)
+            decoded = next(filter(None, (sh.decode_pipeline(pipe, heredoc=body) for pipe in opener_pipes)), None)
             if decoded:  # base64 -d <<EOF | bash: the body is the hidden payload
                 self._decoded(decoded, unit, line + offset)
                 continue

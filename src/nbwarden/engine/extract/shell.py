@@ -115,13 +115,14 @@ def _open_quote(s: str) -> bool:
     return quote is not None
 
 
-def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], int]], list[tuple[str, int, str]]]:
+def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], int]], list[tuple]]:
     """Pipelines of simple commands, each with the 0-based line it starts on, and heredoc
-    bodies (body, first line, the command line that opened it): a heredoc is often a whole
-    script (``cat > run.py <<EOF``), so it is analysed as code, not as arguments."""
+    bodies (body, first line, the command line that opened it, that line's pipelines): a
+    heredoc is often a whole script (``cat > run.py <<EOF``), so it is analysed as code, not
+    as arguments, or the payload of its own line (``base64 -d <<EOF | bash``)."""
     lines = text.split("\n")
     pipelines: list[tuple[list[tuple[list[str], str]], int]] = []
-    heredocs: list[tuple[str, int, str]] = []
+    heredocs: list[tuple[str, int, str, list]] = []
     i = 0
     while i < len(lines):
         start = i
@@ -140,14 +141,17 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
         s = s.strip()
         if not s or s.startswith("#"):
             continue
+        opened = None  # the heredoc this line opens, if any
         if "<<" in s:
             m = _HEREDOC.search(s)
             if m:
                 delim, body_start = m.group(3), i
                 while i < len(lines) and lines[i].strip() != delim:
                     i += 1
-                heredocs.append(("\n".join(lines[body_start:i]), body_start, s))
+                opened = ("\n".join(lines[body_start:i]), body_start, s, [])
+                heredocs.append(opened)
                 i += 1
+        first_pipe = len(pipelines)
         pipe: list[tuple[list[str], str]] = []
         argv: list[str] = []
         redirect = False
@@ -178,6 +182,8 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
             pipe.append((argv, s))
         if pipe:
             pipelines.append((pipe, start))
+        if opened is not None:  # the opener's own pipelines, tokenized once
+            opened[3].extend(p for p, _ in pipelines[first_pipe:])
     return pipelines, heredocs
 
 
@@ -311,8 +317,6 @@ def _plain_args(argv: list[str]) -> list[str]:
 
 
 MAX_PAYLOAD = 1 << 20  # longest encoded text a pipeline is decoded from
-_ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-                         b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
 _DECOMPRESSORS = {"gunzip": "zlib", "zcat": "zlib", "gzip": "zlib", "bunzip2": "bz2", "bzcat": "bz2",
                   "bzip2": "bz2", "unxz": "xz", "xzcat": "xz", "xz": "xz", "unlzma": "xz", "lzcat": "xz"}
 
@@ -328,9 +332,9 @@ def _decoder(argv: list[str]):
         return "hex", lambda b: binascii.unhexlify(b"".join(b.split()))
     if prog == "rev":
         return "rev", lambda b: b"\n".join(line[::-1] for line in b.split(b"\n"))
-    if prog == "tr" and len(argv) == 3 and _tr_set(argv[1]) and _tr_set(argv[2]):
+    if prog == "tr" and len(argv) == 3:
         src, dst = _tr_set(argv[1]), _tr_set(argv[2])
-        if len(src) == len(dst):
+        if src and dst and len(src) == len(dst):
             table = bytes.maketrans(src, dst)
             return "tr", lambda b: b.translate(table)
     if prog in _DECOMPRESSORS and (prog not in ("gzip", "bzip2", "xz")
@@ -366,8 +370,9 @@ def decode_pipeline(pipe: list[tuple[list[str], str]], heredoc: str | None = Non
     (``base64 -d | gunzip | bash``): (hidden text, where it goes: "shell", "python" or
     "text"; the steps, "base64 | gunzip"), if the pipeline decodes one."""
     argvs = [argv for argv, _ in pipe]
+    steps_of = [_decoder(argv) for argv in argvs]
     for i, argv in enumerate(argvs):
-        if _decoder(argv) is None:
+        if steps_of[i] is None:
             continue
         if "<<<" in argv and argv.index("<<<") + 1 < len(argv):
             payload = argv[argv.index("<<<") + 1]
@@ -382,9 +387,9 @@ def decode_pipeline(pipe: list[tuple[list[str], str]], heredoc: str | None = Non
             continue
         raw, j, steps = payload.encode("latin-1", "ignore"), i, []
         try:
-            while j < len(argvs) and (step := _decoder(argvs[j])) is not None:
-                steps.append(step[0])
-                raw, j = step[1](raw), j + 1
+            while j < len(argvs) and steps_of[j] is not None:
+                steps.append(steps_of[j][0])
+                raw, j = steps_of[j][1](raw), j + 1
         except (binascii.Error, ValueError, OSError, EOFError, zlib.error, lzma.LZMAError):
             continue
         text = as_text(raw)
