@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections import ChainMap
+from collections import ChainMap, deque
 
 from ..deobfuscate import Folder, as_text
 from ..model import PYTHON, SHELL, Fact, Unit
@@ -337,15 +337,14 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
         elif k == _IMPORT:
             for a in node.names:
                 fact("import", a.name, unit, base + node.lineno)
-                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            aliases.update(_bound_names(node))
         elif k == _FROM:
             mod = node.module or ""
             fact("import", mod, unit, base + node.lineno)
             for a in node.names:
-                full = f"{mod}.{a.name}" if mod else a.name
-                aliases[a.asname or a.name] = full
                 if a.name != "*":
-                    fact("import", full, unit, base + node.lineno)
+                    fact("import", f"{mod}.{a.name}" if mod else a.name, unit, base + node.lineno)
+            aliases.update(_bound_names(node))
         elif k == _ASSIGN:
             target = node.targets[0] if len(node.targets) == 1 else None
             if type(target) is ast.Name:
@@ -411,15 +410,11 @@ def _ipython_expander(col, tree: ast.Module | None):
     local: dict[str, ast.AST] = {}
     local_aliases: dict[str, str] = {}
     if tree is not None:
-        for node in ast.walk(tree):
+        for node in _statements(tree):
             if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
                 local[node.targets[0].id] = node.value
-            elif type(node) is ast.Import:
-                for a in node.names:
-                    local_aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-            elif type(node) is ast.ImportFrom and node.module:
-                for a in node.names:
-                    local_aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+            elif type(node) is ast.Import or type(node) is ast.ImportFrom and node.module:
+                local_aliases.update(_bound_names(node))
     folder = Folder(ChainMap(local, col.py_env), ChainMap(local_aliases, col.aliases))
 
     def value(name: str) -> str | None:
@@ -436,6 +431,28 @@ def _ipython_expander(col, tree: ast.Module | None):
             return m.group(0) if v is None else v
         return _IPY_VAR.sub(sub, text)
     return expand
+
+
+def _statements(tree: ast.Module):
+    """Every statement of a module (and the handlers and cases that hold statements), in
+    ``ast.walk``'s order, without visiting a single expression: assignments and imports are
+    statements, and this runs before the walk of the same tree."""
+    queue = deque([tree])
+    while queue:
+        node = queue.popleft()
+        yield node
+        for f in node._fields:
+            if f in _BODIES:
+                queue.extend(getattr(node, f) or ())
+
+
+def _bound_names(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    """The names an import binds and what each stands for: ``import a.b`` binds ``a``,
+    ``import a.b as c`` binds ``c`` -> ``a.b``, ``from m import x as y`` binds ``y`` -> ``m.x``."""
+    if type(node) is ast.Import:
+        return [(a.asname, a.name) if a.asname else (a.name.split(".")[0],) * 2 for a in node.names]
+    mod = node.module or ""
+    return [(a.asname or a.name, f"{mod}.{a.name}" if mod else a.name) for a in node.names]
 
 
 def _module_owner(target: ast.Attribute, aliases: dict[str, str]) -> str | None:
