@@ -201,8 +201,9 @@ class Engine:
         session alias only when that alias still means what it meant."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
+        reads = _alias_reads(ctx.aliases, unit.code)
         if seen is not None and (seen.shell_before is None or seen.shell_before is ctx.shell) \
-                and _alias_reads(ctx.aliases, unit.code) == seen.alias_reads:
+                and reads == seen.alias_reads:
             ctx.seen.move_to_end(key)
             after = seen.shell_after
             return (_replay(seen.hits, unit.cell), ctx.shell if after is None else after,
@@ -212,7 +213,7 @@ class Engine:
         hits = self.matcher.hits(col.facts)
         writes = {k: v for k, v in col.aliases.items() if ctx.aliases.get(k) != v}
         shell = (ctx.shell, col.shell_state) if col.used_shell_state else (None, None)
-        ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code), writes)
+        ctx.seen[key] = _Seen(dict(hits), *shell, reads, writes)
         if len(ctx.seen) > SEEN_CELLS:
             ctx.seen.popitem(last=False)
         return hits, col.shell_state, _with_aliases(ctx.aliases, writes)
