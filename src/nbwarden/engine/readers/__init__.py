@@ -68,8 +68,9 @@ def _interpreter(text: str) -> str | None:
 
 def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
     """The units of one file. An unknown suffix is sniffed: notebook JSON, a shell
-    shebang, a Dockerfile (first instruction FROM), else Python. A script's shebang wins over its suffix: the kernel runs
-    `./x.py` starting with `#!/bin/sh` as shell, whatever it is called."""
+    shebang, a Dockerfile (first instruction FROM), else Python. A script's shebang wins
+    over its suffix: the kernel runs `./x.py` starting with `#!/bin/sh` as shell, whatever
+    it is called."""
     from . import dockerfile, notebook, python, shell
     mod = reader_for(name)
     text = decode(data, name)

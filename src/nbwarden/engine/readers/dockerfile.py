@@ -10,7 +10,8 @@ import shlex
 from ..model import SHELL, Unit
 
 PRIORITY = 40
-_INSTR = re.compile(r"(?m)^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
+_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
+_RUNS = re.compile(r"(?m)^\s*(?:RUN|CMD|ENTRYPOINT)\s+\S", re.I)  # what makes it code
 _LEGACY_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\S.*)$")
 
 
@@ -31,7 +32,7 @@ def sniff(text: str) -> bool:
     is FROM (or an ARG before FROM) and it has a RUN, CMD or ENTRYPOINT."""
     head = text[:4096]
     return bool(_FIRST.match(head)) and re.search(r"(?m)^\s*FROM\s+\S+", head) is not None \
-        and _INSTR.search(text) is not None
+        and _RUNS.search(text) is not None
 
 
 def read(text: str, name: str) -> list[Unit]:
