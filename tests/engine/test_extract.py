@@ -546,3 +546,19 @@ def test_ipython_expansion_leaves_unknown_and_escaped_names(engine):
     col.run(Unit("x = 'abc'\n!echo {x} {{x}} $x $$x {y} $HOME\n"))
     cmds = {f.value for f in col.facts if f.kind == "command"}
     assert any(c.startswith("echo abc {{x}} abc $$x {y}") for c in cmds), cmds
+
+
+def test_a_cell_that_imports_what_it_uses_is_replayed_when_run_again(engine, monkeypatch):
+    """Its own `import numpy as np` sets the session's `np`; running it again must not count
+    that as a changed alias (it binds `np` itself), or almost no cell would ever replay."""
+    import nbwarden.engine as eng
+    made = []
+    real = eng.Collector
+    monkeypatch.setattr(eng, "Collector", lambda *a, **k: made.append(1) or real(*a, **k))
+    ctx = engine.new_context()
+    code = "import numpy as np\nimport subprocess as s\nx = np.zeros(3)\n" + TUNNEL_RUN
+    first = engine.check_cell(code, ctx)
+    again = engine.check_cell(code, ctx)
+    assert len(made) == 1, "the second run is replayed, not analysed again"
+    assert [f.rule_id for f in again.findings] == [f.rule_id for f in first.findings] and "NBW305" in \
+        {f.rule_id for f in first.findings}

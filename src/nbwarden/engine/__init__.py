@@ -201,9 +201,8 @@ class Engine:
         session alias only when that alias still means what it meant."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
-        reads = _alias_reads(ctx.aliases, unit.code)
         if seen is not None and (seen.shell_before is None or seen.shell_before is ctx.shell) \
-                and reads == seen.alias_reads:
+                and _alias_reads(ctx.aliases, unit.code, seen.alias_writes) == seen.alias_reads:
             ctx.seen.move_to_end(key)
             after = seen.shell_after
             return (_replay(seen.hits, unit.cell), ctx.shell if after is None else after,
@@ -213,7 +212,7 @@ class Engine:
         hits = self.matcher.hits(col.facts)
         writes = {k: v for k, v in col.aliases.items() if ctx.aliases.get(k) != v}
         shell = (ctx.shell, col.shell_state) if col.used_shell_state else (None, None)
-        ctx.seen[key] = _Seen(dict(hits), *shell, reads, writes)
+        ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code, writes), writes)
         if len(ctx.seen) > SEEN_CELLS:
             ctx.seen.popitem(last=False)
         return hits, col.shell_state, _with_aliases(ctx.aliases, writes)
@@ -260,10 +259,12 @@ class Engine:
         return Report(name, findings, verdict=verdict, units=units)
 
 
-def _alias_reads(aliases: dict[str, str], code: str) -> tuple[tuple[str, str], ...]:
+def _alias_reads(aliases: dict[str, str], code: str, own: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """The session aliases that could change what ``code`` resolves: those that rename
-    (``np`` -> ``numpy``; ``os`` -> ``os`` changes nothing) and that its text names."""
-    return tuple((k, v) for k, v in aliases.items() if k != v and k in code) if aliases else ()
+    (``np`` -> ``numpy``; ``os`` -> ``os`` changes nothing), that its text names, and that it
+    does not bind itself (``own``: a cell that imports ``np`` reads its own, so running it
+    again after it set the session's ``np`` is still a replay)."""
+    return tuple((k, v) for k, v in aliases.items() if k != v and k not in own and k in code) if aliases else ()
 
 
 def _with_aliases(aliases: dict[str, str], writes: dict[str, str]) -> dict[str, str]:
