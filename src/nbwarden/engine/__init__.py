@@ -259,17 +259,19 @@ class Engine:
         for rule, facts in self.matcher.evaluate(hits):
             if must_include is not None and not any(id(f) in must_include for f in facts):
                 continue
-            seen, evidence = set(), []
+            seen, shown, hidden = set(), [], False
             for f in facts:
                 key = (f.unit.cell, f.line, f.kind, f.value)
                 if key not in seen:
                     seen.add(key)
-                    evidence.append(f.evidence(file))
+                    hidden = hidden or bool(f.unit.hidden)
+                    if len(shown) < 20:  # evidence is made for what a finding shows, not every fact
+                        shown.append(f)
             conf = rule.confidence
-            if any(e.deobfuscated for e in evidence):
+            if hidden:
                 conf = min(0.99, conf + HIDDEN_BONUS)
             out.append(Finding(rule.id, rule.category, conf, rule.severity, rule.title, rule.explanation,
-                               evidence[:20], waived=waivers.get(rule.id)))
+                               [f.evidence(file) for f in shown], waived=waivers.get(rule.id)))
         out.sort(key=lambda f: (-f.confidence, f.rule_id))
         return out
 

@@ -49,14 +49,9 @@ class Fact:
             idx = self.line - u.line
             text = ""
             if idx >= 0:
-                start = 0
-                for _ in range(idx):
-                    start = u.code.find("\n", start) + 1
-                    if start == 0:
-                        break
-                else:
-                    end = u.code.find("\n", start)
-                    text = u.code[start:end if end >= 0 else len(u.code)]
+                lines = u.code.split("\n", idx + 1)  # one C call, not a find per line
+                if idx < len(lines):
+                    text = lines[idx]
         return _clip(text)
 
     def evidence(self, file: str | None = None) -> "Evidence":
