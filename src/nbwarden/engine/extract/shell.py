@@ -127,12 +127,25 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
     while i < len(lines):
         start = i
         s = lines[i]
+        quoted = s  # the joined text less heredoc bodies: what decides whether a quote is open
+        body_joined = False
         joined = 0
         while i + 1 < len(lines) and joined < MAX_JOINED_LINES:
             if s.endswith("\\"):  # continuation line
-                s = s[:-1] + " " + lines[i + 1]
-            elif _open_quote(s):  # a quoted argument that spans lines (python -c '...')
-                s = s + "\n" + lines[i + 1]
+                s, quoted = s[:-1] + " " + lines[i + 1], quoted[:-1] + " " + lines[i + 1]
+            elif _open_quote(quoted):  # a quoted argument that spans lines (python -c '...')
+                s, quoted = s + "\n" + lines[i + 1], quoted + "\n" + lines[i + 1]
+                m = _HEREDOC.search(lines[i + 1]) if "<<" in lines[i + 1] else None
+                if m:  # `X="$(cmd <<'EOF'` : the body is data, its quotes open nothing
+                    j = i + 2
+                    while j < len(lines) and lines[j].strip() != m.group(3) and joined < MAX_JOINED_LINES:
+                        s += "\n" + lines[j]
+                        j += 1
+                        joined += 1
+                    if j < len(lines):
+                        s, quoted = s + "\n" + lines[j], quoted + "\n" + lines[j]
+                    i = j - 1 if j < len(lines) else j - 2
+                    body_joined = True
             else:
                 break
             i += 1
@@ -142,7 +155,7 @@ def split_commands(text: str) -> tuple[list[tuple[list[tuple[list[str], str]], i
         if not s or s.startswith("#"):
             continue
         opened = None  # the heredoc this line opens, if any
-        if "<<" in s:
+        if "<<" in s and not body_joined:
             m = _HEREDOC.search(s)
             if m:
                 delim, body_start = m.group(3), i
