@@ -562,3 +562,20 @@ def test_a_cell_that_imports_what_it_uses_is_replayed_when_run_again(engine, mon
     assert len(made) == 1, "the second run is replayed, not analysed again"
     assert [f.rule_id for f in again.findings] == [f.rule_id for f in first.findings] and "NBW305" in \
         {f.rule_id for f in first.findings}
+
+
+def test_a_command_built_with_plus_keeps_its_known_pieces():
+    """`os.system(prog + algo + server + user)` where one piece is known only at run time (a
+    host read from the web): the command is read with `{}` for the unknown piece, as an
+    f-string's unknown field is, instead of not at all. A chain that is mostly unknown is not
+    read (nothing to say about it)."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("import os, requests\nhost = requests.get('http://h.example/').text\n"
+                 "prog = 'w' + ' '\nopts = '--algo ethash' + ' '\nsrv = '--server ' + host + ' '\n"
+                 "cmd = prog + opts + srv + '--user 0xabc.' + nick\nos.system(cmd)\n"
+                 "os.system(a + b + c + ' -v')\n"))
+    cmds = [f.value for f in col.facts if f.kind == "command"]
+    assert "w --algo ethash --server {} --user 0xabc.{}" in cmds
+    assert not any(c.endswith(" -v") for c in cmds)
