@@ -1,5 +1,6 @@
 """The command line as a user runs it: a real subprocess, real files."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,28 @@ def test_jsonl_has_one_record_per_file_and_the_batch_goes_on(tmp_path):
     f = recs[2]["findings"][0]
     assert {"rule_id", "category", "confidence", "evidence", "explanation", "content_hash"} <= set(f)
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["human", "jsonl", "sarif"])
+def test_lone_surrogates_in_code_and_file_names_reach_every_output(tmp_path, fmt):
+    """A "\\ud800" literal in scanned code and a file name with a byte that is not UTF-8
+    (Python sees both as lone surrogates) once made the JSON writer, RE2 and the terminal
+    fail for the whole batch. Now both files are reported, flagged, in every format."""
+    code = 'import os\nos.system("./xmrig -o stratum+tcp://pool.example.net:3333 -u w \\ud800")\n'
+    (tmp_path / "literal.py").write_text(code)
+    with open(os.path.join(os.fsencode(tmp_path), b"bad\xff.py"), "w") as f:
+        f.write(code)
+    r = nbw("scan", "--format", fmt, str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+    if fmt == "jsonl":
+        recs = jsonl(r.stdout)
+        assert len(recs) == 2 and all(x["verdict"] == "flag" and x["error"] is None for x in recs)
+        assert any("\\udcff" in x["path"] for x in recs)
+    elif fmt == "sarif":
+        assert len(json.loads(r.stdout)["runs"][0]["results"]) >= 2
+    else:
+        assert r.stdout.count("FLAG") == 2
 
 
 def test_examples_flag_exactly_the_disallowed_folder():

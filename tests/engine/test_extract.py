@@ -110,6 +110,71 @@ def test_a_replayed_cell_is_checked_anew_once_an_alias_it_names_changes(engine):
     assert ctx.aliases is same
 
 
+SPLIT_TOOL = 'tool = "./xm" + "rig"\npool = "pool.example.net:3333"'
+RUN_TOOL = "!{tool} -o {pool} -u w -p x --donate-level 1"
+
+
+def test_variables_hold_for_later_cells_of_a_session_as_in_a_scan(engine):
+    """A session's cells share their variables as a scan of the notebook does: the miner's
+    name split in cell 1 is folded into cell 2's `!{tool}` in both; cell 2 alone shows less."""
+    import json
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": src} for src in (SPLIT_TOOL, RUN_TOOL)]}
+    scanned = {f.rule_id for f in engine.scan_bytes(json.dumps(nb).encode(), "x.ipynb").findings}
+    alone = rules(engine, RUN_TOOL)
+    ctx = engine.new_context()
+    engine.check_cell(SPLIT_TOOL, ctx)
+    session = rules(engine, RUN_TOOL, context=ctx)
+    assert "NBW202" in scanned and "NBW202" not in alone  # the miner's name is the variable's value
+    assert session == scanned
+
+
+def test_a_replayed_cell_is_checked_anew_once_a_variable_it_reads_changes(engine, monkeypatch):
+    import nbwarden.engine as eng
+    made = []
+    real = eng.Collector
+    monkeypatch.setattr(eng, "Collector", lambda *a, **k: made.append(1) or real(*a, **k))
+    ctx = engine.new_context()
+    engine.check_cell(SPLIT_TOOL, ctx)
+    assert "NBW202" in rules(engine, RUN_TOOL, context=ctx)
+    engine.check_cell("unrelated = 'x' + 'y'", ctx)  # a variable the cell does not read
+    n = len(made)
+    assert "NBW202" in rules(engine, RUN_TOOL, context=ctx) and len(made) == n, "replayed, not analysed again"
+    engine.check_cell('tool = "echo"', ctx)
+    assert "NBW202" not in rules(engine, RUN_TOOL, context=ctx) and len(made) == n + 2
+
+
+def test_a_cell_that_reads_a_variable_it_assigns_is_replayed_when_run_again(engine, monkeypatch):
+    """A cell that reads the session's `y` (an f-string above the line that sets it, a loop),
+    then sets it: run again, the session's `y` is the cell's own, which must not count as a
+    change, or such cells would be analysed twice."""
+    import nbwarden.engine as eng
+    made = []
+    real = eng.Collector
+    monkeypatch.setattr(eng, "Collector", lambda *a, **k: made.append(1) or real(*a, **k))
+    ctx = engine.new_context()
+    code = 'for i in range(3):\n    label = f"step {y}"\n    y = "v" + str(i)\n' + RUN_TOOL
+    engine.check_cell(code, ctx)
+    engine.check_cell(code, ctx)
+    assert len(made) == 1 and "y" in ctx.names
+
+
+def test_rollback_forgets_a_refused_cells_variables(engine):
+    ctx = engine.new_context()
+    mark = ctx.checkpoint()
+    engine.check_cell(SPLIT_TOOL, ctx)
+    assert "tool" in ctx.names
+    ctx.rollback(mark)
+    assert ctx.names == {} and "NBW202" not in rules(engine, RUN_TOOL, context=ctx)
+
+
+def test_a_session_keeps_only_variables_a_fold_can_use(engine):
+    ctx = engine.new_context()
+    engine.check_cell("big = [" + ",".join(["1"] * 500) + "]\nd = {'a': 1}\nn = 3\ncmd = ['ls', '-l']\n"
+                      "blob = '" + "x" * 70_000 + "'\nhidden = '" + "x" * 1000 + "'", ctx)
+    assert set(ctx.names) == {"n", "cmd", "hidden"}
+
+
 def test_rollback_forgets_a_refused_cells_imports(engine):
     ctx = engine.new_context()
     mark = ctx.checkpoint()

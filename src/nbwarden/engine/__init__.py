@@ -12,6 +12,7 @@ exception, so one broken file never stops a batch.
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections import OrderedDict
@@ -46,6 +47,10 @@ class CellContext:
     #: name -> module path of the session's imports (``s`` -> ``subprocess``); replaced, never
     #: changed in place, by each remembered cell that imports something new
     aliases: dict[str, str] = field(default_factory=dict)
+    #: name -> the expression last assigned to it by a remembered cell (``tool = "./xm" + "rig"``
+    #: in cell 2 folds ``!{tool} ...`` in cell 6, as a scan of the notebook does); replaced,
+    #: never changed in place; values a fold cannot use are not kept (see ``_with_names``)
+    names: dict = field(default_factory=dict)
     cells: int = 0
     #: the notebook the session's cells come from, named as a scan of that file would name it
     #: (rules weigh where code lives, e.g. inside a detection benchmark's repository); set by
@@ -57,7 +62,7 @@ class CellContext:
     seen: OrderedDict[tuple[str, str], "_Seen"] = field(default_factory=OrderedDict)
 
     def remember(self, hits: dict[int, list[Fact]], waivers: dict[str, str], shell: ShellState | None = None,
-                 aliases: dict[str, str] | None = None) -> None:
+                 aliases: dict[str, str] | None = None, names: dict | None = None) -> None:
         for leaf, facts in hits.items():
             kept = self.hits.setdefault(leaf, [])
             if len(kept) < 64:  # bound memory on sessions that run a cell thousands of times
@@ -67,22 +72,24 @@ class CellContext:
             self.shell = shell
         if aliases is not None:
             self.aliases = aliases
+        if names is not None:
+            self.names = names
         self.cells += 1
 
     def checkpoint(self) -> tuple:
         """A mark to roll back to when a checked cell is refused and must be forgotten.
-        ``remember`` only extends lists, adds keys and replaces the shell state and aliases,
-        so lengths and references suffice: no copy of the remembered facts on every cell."""
+        ``remember`` only extends lists, adds keys and replaces the shell state, aliases and
+        names, so lengths and references suffice: no copy of the remembered facts on every cell."""
         return ({leaf: len(facts) for leaf, facts in self.hits.items()}, dict(self.waivers), self.shell,
-                self.aliases, self.cells)
+                self.aliases, self.names, self.cells)
 
     def rollback(self, mark: tuple) -> None:
-        lengths, waivers, shell, aliases, cells = mark
+        lengths, waivers, shell, aliases, names, cells = mark
         for leaf in [leaf for leaf in self.hits if leaf not in lengths]:
             del self.hits[leaf]
         for leaf, n in lengths.items():
             del self.hits[leaf][n:]
-        self.waivers, self.shell, self.aliases, self.cells = waivers, shell, aliases, cells
+        self.waivers, self.shell, self.aliases, self.names, self.cells = waivers, shell, aliases, names, cells
 
 
 class _Seen(NamedTuple):
@@ -95,6 +102,10 @@ class _Seen(NamedTuple):
     #: the session aliases the code could resolve (those its text names), and the aliases it adds
     alias_reads: tuple[tuple[str, str], ...]
     alias_writes: dict[str, str]
+    #: the session names its walk asked for and does not assign itself, each with the value it
+    #: had then (None: unset), and the names it assigns that a fold can use
+    name_reads: tuple[tuple[str, object], ...]
+    name_writes: dict
 
 
 class Engine:
@@ -170,7 +181,7 @@ class Engine:
         ctx = context if context is not None else CellContext()
         unit = Unit(code, lang, cell=cell if cell is not None else ctx.cells)
         try:
-            new_hits, shell, aliases = self._cell_hits(unit, ctx)
+            new_hits, shell, aliases, names = self._cell_hits(unit, ctx)
             waivers = _waivers([unit])
             findings = []
             if new_hits:  # a finding must include this cell's evidence: no new hit, no finding
@@ -188,34 +199,42 @@ class Engine:
         except Exception as e:  # noqa: BLE001 -- the caller's fail-open/closed setting decides, not a crash
             return Report(name, error=f"internal error while analysing this cell ({type(e).__name__})")
         if remember:
-            ctx.remember(new_hits, waivers, shell, aliases)
+            ctx.remember(new_hits, waivers, shell, aliases, names)
         return self._report(name, findings, 1)
 
     def _cell_hits(self, unit: Unit, ctx: CellContext):
-        """The rule hits of one cell's own facts, and the shell state and aliases after it
-        (the session's own objects when the cell changes none); for code this session has
+        """The rule hits of one cell's own facts, and the shell state, aliases and names after
+        it (the session's own objects when the cell changes none); for code this session has
         seen, replayed from ``ctx.seen`` as fresh facts of this cell instead of parsed and
         matched again. Code with shell commands reads and writes the session's shell state,
         so it is replayed only when that state is the very one it was checked against (states
         are never changed in place: the same object is the same state); code that names a
-        session alias only when that alias still means what it meant."""
+        session alias only when that alias still means what it meant, and code that read a
+        session variable only while it holds the same expression."""
         key = (unit.lang, unit.code)
         seen = ctx.seen.get(key)
         if seen is not None and (seen.shell_before is None or seen.shell_before is ctx.shell) \
-                and _alias_reads(ctx.aliases, unit.code, seen.alias_writes) == seen.alias_reads:
+                and _alias_reads(ctx.aliases, unit.code, seen.alias_writes) == seen.alias_reads \
+                and all(ctx.names.get(k) is v for k, v in seen.name_reads):
             ctx.seen.move_to_end(key)
             after = seen.shell_after
             return (_replay(seen.hits, unit.cell), ctx.shell if after is None else after,
-                    _with_aliases(ctx.aliases, seen.alias_writes))
-        col = Collector(ctx.shell, ctx.aliases)  # copies the state before changing it
+                    _with_aliases(ctx.aliases, seen.alias_writes), _with_names(ctx.names, seen.name_writes))
+        col = Collector(ctx.shell, ctx.aliases, ctx.names)  # copies the state before changing it
         col.run(unit)
         hits = self.matcher.hits(col.facts)
         writes = {k: v for k, v in col.aliases.items() if ctx.aliases.get(k) != v}
         shell = (ctx.shell, col.shell_state) if col.used_shell_state else (None, None)
-        ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code, writes), writes)
+        assigned = col.py_env.maps[0]
+        name_writes = _foldable(assigned)
+        # as with aliases, names the cell assigns itself are its own: `x = f(x)` run again
+        # after setting the session's `x` is still a replay
+        name_reads = tuple((k, ctx.names.get(k)) for k in col.session_names.asked if k not in assigned)
+        ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code, writes), writes,
+                              name_reads, name_writes)
         if len(ctx.seen) > SEEN_CELLS:
             ctx.seen.popitem(last=False)
-        return hits, col.shell_state, _with_aliases(ctx.aliases, writes)
+        return hits, col.shell_state, _with_aliases(ctx.aliases, writes), _with_names(ctx.names, name_writes)
 
     def check_command(self, cmdline: str | list[str], *, name: str = "<process>") -> Report:
         """A process's command line: a string as a shell would read it, or argv exactly as
@@ -240,17 +259,19 @@ class Engine:
         for rule, facts in self.matcher.evaluate(hits):
             if must_include is not None and not any(id(f) in must_include for f in facts):
                 continue
-            seen, evidence = set(), []
+            seen, shown, hidden = set(), [], False
             for f in facts:
                 key = (f.unit.cell, f.line, f.kind, f.value)
                 if key not in seen:
                     seen.add(key)
-                    evidence.append(f.evidence(file))
+                    hidden = hidden or bool(f.unit.hidden)
+                    if len(shown) < 20:  # evidence is made for what a finding shows, not every fact
+                        shown.append(f)
             conf = rule.confidence
-            if any(e.deobfuscated for e in evidence):
+            if hidden:
                 conf = min(0.99, conf + HIDDEN_BONUS)
             out.append(Finding(rule.id, rule.category, conf, rule.severity, rule.title, rule.explanation,
-                               evidence[:20], waived=waivers.get(rule.id)))
+                               [f.evidence(file) for f in shown], waived=waivers.get(rule.id)))
         out.sort(key=lambda f: (-f.confidence, f.rule_id))
         return out
 
@@ -273,6 +294,39 @@ def _with_aliases(aliases: dict[str, str], writes: dict[str, str]) -> dict[str, 
     if not writes or all(aliases.get(k) == v for k, v in writes.items()):
         return aliases
     return {**aliases, **writes}
+
+
+MAX_SESSION_NAMES = 2048  # variables a session remembers; the oldest assigned go first
+MAX_NAME_SOURCE = 64 << 10  # longest expression (in source characters) a session remembers
+#: what a fold can use of a variable: constants, strings built from pieces or decoded, other
+#: names, slices (``s[::-1]``) and argv lists; not data (a dict, a big literal, a long call)
+_FOLDABLE = (ast.Constant, ast.Name, ast.BinOp, ast.JoinedStr, ast.Call, ast.Subscript)
+
+
+def _foldable(assigned: dict) -> dict:
+    """Of a cell's assignments, those a later fold can use, at most MAX_NAME_SOURCE long in
+    the source (a session's memory holds their syntax trees)."""
+    out = {}
+    for k, v in assigned.items():
+        t = type(v)
+        if t in _FOLDABLE or t in (ast.List, ast.Tuple) and len(v.elts) <= 64:
+            lines = (v.end_lineno or v.lineno) - v.lineno
+            if lines * 200 + (v.end_col_offset or 0) <= MAX_NAME_SOURCE:
+                out[k] = v
+    return out
+
+
+def _with_names(names: dict, writes: dict) -> dict:
+    """The session's names after a cell that assigns ``writes`` (already ``_foldable``): the
+    same object when that changes nothing (a cell run again), else a new dict, last assigned
+    last, at most MAX_SESSION_NAMES long."""
+    if not writes or all(names.get(k) is v for k, v in writes.items()):
+        return names
+    out = {k: v for k, v in names.items() if k not in writes}
+    out.update(writes)
+    while len(out) > MAX_SESSION_NAMES:
+        del out[next(iter(out))]
+    return out
 
 
 def _replay(hits: dict[int, list[Fact]], cell: int | None) -> dict[int, list[Fact]]:

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import re2
 
-from .model import Fact
+from .model import Fact, utf8_text
 from .ruleset import Rule, RuleError, RuleSet, expand, modes_of
 
 _WORD_L, _WORD_R = r"(?:^|[^a-z0-9])", r"(?:$|[^a-z0-9])"
@@ -142,7 +142,11 @@ class Matcher:
             if s is None:
                 continue
             values = [f.value.replace("\n", " ") if "\n" in f.value else f.value for f in fs]
-            found = s.Match("\n".join(values) if len(values) > 1 else values[0])
+            try:
+                found = s.Match("\n".join(values) if len(values) > 1 else values[0])
+            except UnicodeEncodeError:  # a lone surrogate ("\ud800" in a literal): RE2 takes UTF-8 only
+                values = [utf8_text(v) for v in values]
+                found = s.Match("\n".join(values) if len(values) > 1 else values[0])
             if not found:
                 continue
             if len(fs) == 1:

@@ -49,21 +49,17 @@ class Fact:
             idx = self.line - u.line
             text = ""
             if idx >= 0:
-                start = 0
-                for _ in range(idx):
-                    start = u.code.find("\n", start) + 1
-                    if start == 0:
-                        break
-                else:
-                    end = u.code.find("\n", start)
-                    text = u.code[start:end if end >= 0 else len(u.code)]
+                lines = u.code.split("\n", idx + 1)  # one C call, not a find per line
+                if idx < len(lines):
+                    text = lines[idx]
         return _clip(text)
 
     def evidence(self, file: str | None = None) -> "Evidence":
         hidden = bool(self.unit.hidden)
-        return Evidence(file=file, cell=self.unit.cell, line=self.line, snippet=self.snippet,
-                        fact=f"{self.kind}: {self.value[:160]}", deobfuscated=hidden, how=self.unit.how,
-                        decoded=_first_line(self.unit.code) if hidden else None)
+        return Evidence(file=file and utf8_text(file), cell=self.unit.cell, line=self.line,
+                        snippet=utf8_text(self.snippet), fact=utf8_text(f"{self.kind}: {self.value[:160]}"),
+                        deobfuscated=hidden, how=self.unit.how,
+                        decoded=utf8_text(_first_line(self.unit.code)) if hidden else None)
 
 
 #: The kinds of fact extractors produce; rules match on these names (the schema checks it).
@@ -100,6 +96,19 @@ class Evidence:
         return {"file": self.file, "cell": self.cell, "line": self.line, "snippet": self.snippet,
                 "fact": self.fact, "deobfuscated": self.deobfuscated, "how": self.how or None,
                 "decoded": self.decoded}
+
+
+def utf8_text(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (a ``"\\ud800"`` literal in scanned
+    code, an undecodable byte in a file name) would make every writer of JSON, SARIF or a
+    terminal line fail on the whole batch; it is shown as its escape (``\\ud800``) instead."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_line(code: str) -> str:
@@ -178,6 +187,9 @@ class Report:
     verdict: str = "allow"  # "flag" or "allow", set by the policy's threshold
     units: int = 0
     action: str | None = None  # the policy's action, when a policy was applied
+
+    def __post_init__(self):
+        self.path = utf8_text(self.path)  # a file name with undecodable bytes arrives surrogate-escaped
 
     @property
     def categories(self) -> list[CategoryScore]:

@@ -8,6 +8,8 @@ original, one level deeper, within a fixed depth and byte budget.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 from ..deobfuscate import try_base64_literal
@@ -49,8 +51,33 @@ class ShellState:
         return c
 
 
+class SessionNames(Mapping):
+    """A kernel session's Python variables as one cell's walk sees them, read-only, with a
+    record of every name the walk asked for (found or not): what the cell's facts can depend
+    on, so that running it again is a replay only while those names mean what they meant."""
+
+    def __init__(self, names: dict):
+        self.names = names
+        self.asked: set[str] = set()
+
+    def __getitem__(self, key):
+        self.asked.add(key)
+        return self.names[key]
+
+    def __contains__(self, key):
+        self.asked.add(key)
+        return key in self.names
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self):
+        return len(self.names)
+
+
 class Collector:
-    def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None):
+    def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None,
+                 names: dict | None = None):
         self.facts: list[Fact] = []
         #: import aliases in force (``np`` -> ``numpy``, ``s`` -> ``subprocess``): one namespace
         #: for every cell of a notebook, as a kernel has, so ``import subprocess as s`` in cell 1
@@ -66,9 +93,11 @@ class Collector:
         self.notes: list[str] = []
         #: Python names assigned so far in this file (its cells are one kernel session): the
         #: expression last assigned to each, so a later cell's ``os.system(cmd)`` or
-        #: ``!{tool} ...`` folds names an earlier cell set (file scans; a session's check_cell
-        #: starts each cell with none)
-        self.py_env: dict = {}
+        #: ``!{tool} ...`` folds names an earlier cell set. A session's check_cell passes the
+        #: names of its earlier cells (``names``): this cell's assignments go to a layer of their
+        #: own above them, and what it reads below is recorded (``session_names.asked``)
+        self.session_names = SessionNames(names) if names is not None else None
+        self.py_env: dict | ChainMap = ChainMap({}, self.session_names) if names is not None else {}
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
     # -- making facts -----------------------------------------------------------------
