@@ -643,3 +643,39 @@ def test_a_cell_that_imports_what_it_uses_is_replayed_when_run_again(engine, mon
     assert len(made) == 1, "the second run is replayed, not analysed again"
     assert [f.rule_id for f in again.findings] == [f.rule_id for f in first.findings] and "NBW305" in \
         {f.rule_id for f in first.findings}
+
+
+def test_a_command_built_with_plus_keeps_its_known_pieces():
+    """`os.system(prog + algo + server + user)` where one piece is known only at run time (a
+    host read from the web): the command is read with `{}` for the unknown piece, as an
+    f-string's unknown field is, instead of not at all. A chain that is mostly unknown is not
+    read (nothing to say about it)."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("import os, requests\nhost = requests.get('http://h.example/').text\n"
+                 "prog = 'w' + ' '\nopts = '--algo ethash' + ' '\nsrv = '--server ' + host + ' '\n"
+                 "cmd = prog + opts + srv + '--user 0xabc.' + nick\nos.system(cmd)\n"
+                 "os.system(a + b + c + ' -v')\n"))
+    cmds = [f.value for f in col.facts if f.kind == "command"]
+    assert "w --algo ethash --server {} --user 0xabc.{}" in cmds
+    assert not any(c.endswith(" -v") for c in cmds)
+
+
+@pytest.mark.parametrize("line, program", [
+    ("taskset -c 0,1 ./w -o h:1", "w"),
+    ("taskset 0x3 ./w", "w"),
+    ("cpulimit -l 80 -- ./w", "w"),
+    ("taskset -c 2 cpulimit -l 50 ./w", "w"),
+    ("chrt -i 0 ./w", "w"),
+    ("perf record -e cycles -o out.data -- ./w -t 4", "w"),
+    ("cpulimit -e w -l 50", "cpulimit"),  # limits a running process: it starts nothing
+    ("taskset -p 1234", "taskset"),
+    ("perf stat ls", "perf"),             # no '--': left as perf
+])
+def test_cpu_pinning_and_limit_wrappers_give_the_program_they_start(line, program):
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit(line + "\n", SHELL))
+    assert [f.value for f in col.facts if f.kind == "program"][:1] == [program]

@@ -603,7 +603,37 @@ def _command_text(node: ast.AST, folder: Folder, shell: bool = False) -> str | N
             return _fold_text(f.value, folder)
         if _dotted(f, {}) in ("shlex.split", "split") and node.args:  # shlex.split(s)
             return _fold_text(node.args[0], folder)
-    return _fold_text(node, folder)
+    return _fold_text(node, folder) or _partial_command(node, folder)
+
+
+def _partial_command(node: ast.AST, folder: Folder) -> str | None:
+    """A command line built with `+` from literals and a few values known only at run time
+    (`prog + " --server " + ip + " --user " + wallet`, often through names that hold the
+    pieces): the known pieces in order, each unknown one as `{}` (as an f-string's unknown
+    field is read), when at least half of the pieces are known. Only commands handed to a
+    shell call come here, never every string."""
+    parts: list[str | None] = []
+    stack, hops = [node], 0
+    while stack and len(parts) < 64:
+        n = stack.pop()
+        if type(n) is ast.Name and n.id in folder.env and hops < 8:
+            hops += 1
+            v = folder.env[n.id]
+            if type(v) is ast.BinOp and type(v.op) is ast.Add:
+                n = v
+        if type(n) is ast.BinOp and type(n.op) is ast.Add:
+            f = folder.fold(n)
+            if f is None:
+                stack += [n.right, n.left]
+                continue
+        else:
+            f = folder.fold(n)
+        parts.append(as_text(f[0]) if f is not None and not isinstance(f[0], int) else
+                     str(f[0]) if f is not None else None)
+    known = [p for p in parts if p]
+    if len(parts) < 2 or len(known) * 2 < len(parts) or not "".join(known).strip():
+        return None
+    return "".join(p if p is not None else "{}" for p in parts)
 
 
 def _quote(s: str) -> str:

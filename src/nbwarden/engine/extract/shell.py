@@ -15,6 +15,10 @@ from ..deobfuscate import as_text, inflate
 
 _WRAPPERS = {"sudo", "nohup", "exec", "time", "nice", "ionice", "setsid", "stdbuf", "env", "command",
              "builtin", "doas", "chronic", "unbuffer", "torsocks", "proxychains", "proxychains4"}
+#: wrappers that start a program under a CPU limit or affinity, and their options that take a value
+_LIMITERS = {"taskset": {"-c", "--cpu-list", "-p", "--pid"}, "cpulimit": {"-l", "--limit", "-p", "--pid", "-e", "--exe"},
+             "chrt": {"-T", "-P", "-D", "-p", "--pid"}}
+_MASK = re.compile(r"^(?:0x[0-9a-fA-F]+|\d[\d,-]*)$")
 _SHELLS = {"sh", "bash", "zsh", "dash", "ash", "ksh"}
 _PYTHONS = re.compile(r"^python[\d.]*$")
 _SUBST = re.compile(r"\$\(([^()]*)\)|`([^`]*)`")
@@ -217,6 +221,21 @@ def unwrap(argv: list[str]) -> tuple[list[str], str | None]:
             i += 1
             while i < len(argv) and (argv[i].startswith("-") or argv[i][:1].isdigit()):
                 i += 1
+        elif base in _LIMITERS:
+            # CPU pinning and throttling wrappers: `taskset -c 0,1 X`, `taskset 0x3 X`,
+            # `cpulimit -l 80 -- X`, `chrt -i 0 X`; the program they start is X
+            j = i + 1
+            while j < len(argv) and argv[j].startswith("-") and argv[j] != "--":
+                j += 1 + (argv[j] in _LIMITERS[base])
+            if j < len(argv) and argv[j] == "--":
+                j += 1
+            elif j < len(argv) and base != "cpulimit" and _MASK.match(argv[j]):
+                j += 1  # taskset's mask, chrt's priority
+            if j >= len(argv):  # it starts nothing (cpulimit -e NAME -l 50, taskset -p PID)
+                break
+            i = j
+        elif base == "perf" and i + 1 < len(argv) and argv[i + 1] in ("record", "stat", "trace") and "--" in argv[i + 2:]:
+            i = argv.index("--", i + 2) + 1  # perf record [options] -- X
         elif base in ("screen", "tmux"):
             typed = _typed_into_session(base, argv[i + 1:])
             if typed is not None:  # screen -X stuff "CMD\n", tmux send-keys "CMD" Enter
