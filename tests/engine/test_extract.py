@@ -679,3 +679,18 @@ def test_cpu_pinning_and_limit_wrappers_give_the_program_they_start(line, progra
     col = Collector()
     col.run(Unit(line + "\n", SHELL))
     assert [f.value for f in col.facts if f.kind == "program"][:1] == [program]
+
+
+def test_attributes_read_on_a_call_result_are_facts():
+    """`connect(8888).public_url`, and `t.public_url` after `t = connect(8888)`: the attribute
+    read on what a call returned is an `attr` fact named by the call (`X.connect().public_url`),
+    so a returned object's API is seen when the module that made it is renamed. Attributes of
+    modules and of names not bound to a call are not facts."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("import numpy as np\nfrom lib import relay\nurl = relay.connect(8888).public_url\n"
+                 "t = relay.connect(8501)\nprint(t.public_url)\nx = np.pi + self.size\n"
+                 "y = make().inner.deep\n"))
+    attrs = [f.value for f in col.facts if f.kind == "attr"]
+    assert attrs == ["lib.relay.connect().public_url", "lib.relay.connect().public_url", "make().inner"]

@@ -66,6 +66,8 @@ class Fact:
 FACT_KINDS = (
     "import",   # a module imported by Python code: "insightface.app"
     "call",     # a called function, import aliases resolved: "pyngrok.ngrok.connect", ".launch"
+    "attr",     # an attribute read on a call's result, directly or through the name it was
+                # assigned to: "ngrok.connect().public_url" (t = ngrok.connect(); t.public_url)
     "kwarg",    # a keyword argument with a constant value: "launch:share=True"
     "string",   # a string the code uses (not printed, not a docstring), decoded if hidden
     "define",   # a function or class the code defines: "swap_face"

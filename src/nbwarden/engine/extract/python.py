@@ -312,9 +312,15 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
                 if s:
                     col.string(s, unit, base + node.lineno)
         elif k == _ATTR:
-            v = node.value
+            # an attribute read on what a call returned (``connect(8888).public_url``, or
+            # ``t.public_url`` after ``t = connect(8888)``): the API of the returned object
+            # keeps its names when the module that made it is renamed
+            a, v = node, node.value
             while type(v) is Attribute:
-                v = v.value
+                a, v = v, v.value
+            made = v if type(v) is ast.Call else env.get(v.id) if type(v) is Name and a is node else None
+            if type(made) is ast.Call:
+                fact("attr", f"{_dotted(made.func, aliases)}().{a.attr}", unit, base + a.lineno)
             if type(v) is not Name:
                 push(v)
         elif k == _CALL:
