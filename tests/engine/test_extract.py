@@ -694,3 +694,17 @@ def test_attributes_read_on_a_call_result_are_facts():
                  "y = make().inner.deep\n"))
     attrs = [f.value for f in col.facts if f.kind == "attr"]
     assert attrs == ["lib.relay.connect().public_url", "lib.relay.connect().public_url", "make().inner"]
+
+
+def test_an_argv_joined_from_lists_is_read_as_one_command():
+    """`Popen(["python", "entry.py"] + args)` with `args` a list of the file: the argv is read
+    whole; a part of unknown content is one '?'; `+` of strings or of two unknown names is
+    read as before."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("import subprocess\nargs = ['--listen', '--share']\n"
+                 "subprocess.Popen(['python', 'entry.py'] + args)\nsubprocess.run(base + ['tcp', '22'])\n"
+                 "subprocess.run('ls' + ' -l')\nsubprocess.run(a + b)\n"))
+    cmds = [f.value for f in col.facts if f.kind == "command"]
+    assert cmds == ["python entry.py --listen --share", "? tcp 22", "ls -l"]

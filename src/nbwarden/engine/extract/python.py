@@ -603,6 +603,14 @@ def _command_text(node: ast.AST, folder: Folder, shell: bool = False) -> str | N
         return " ".join(_quote(p) if p is not None else "?" for p in parts)
     if type(node) is ast.Name and node.id in folder.env and type(folder.env[node.id]) in (ast.List, ast.Tuple):
         return _command_text(folder.env[node.id], folder, shell)
+    if type(node) is ast.BinOp and type(node.op) is ast.Add:
+        # an argv joined from lists (["python", "entry.py"] + args), a list of unknown
+        # content read as one '?'
+        elts = _argv_elts(node, folder, 0)
+        if elts is not None:
+            parts = [_fold_text(e, folder) if e is not None else None for e in elts]
+            if any(parts):
+                return " ".join(_quote(p) if p is not None else "?" for p in parts)
     if type(node) is ast.Call and len(node.args) <= 1:
         f = node.func
         if type(f) is ast.Attribute and f.attr == "split" and not node.args:  # s.split()
@@ -610,6 +618,21 @@ def _command_text(node: ast.AST, folder: Folder, shell: bool = False) -> str | N
         if _dotted(f, {}) in ("shlex.split", "split") and node.args:  # shlex.split(s)
             return _fold_text(node.args[0], folder)
     return _fold_text(node, folder) or _partial_command(node, folder)
+
+
+def _argv_elts(node: ast.AST, folder: Folder, depth: int) -> list | None:
+    """The items of an argv list built with `+` from lists (literal or held in names), None
+    standing for a part of unknown content; None when no part is a list."""
+    if type(node) in (ast.List, ast.Tuple):
+        return list(node.elts)
+    if type(node) is ast.Name and type(folder.env.get(node.id)) in (ast.List, ast.Tuple):
+        return list(folder.env[node.id].elts)
+    if type(node) is ast.BinOp and type(node.op) is ast.Add and depth < 8:
+        left, right = _argv_elts(node.left, folder, depth + 1), _argv_elts(node.right, folder, depth + 1)
+        if left is None and right is None:
+            return None
+        return (left if left is not None else [None]) + (right if right is not None else [None])
+    return None
 
 
 def _partial_command(node: ast.AST, folder: Folder) -> str | None:
