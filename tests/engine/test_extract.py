@@ -708,3 +708,14 @@ def test_an_argv_joined_from_lists_is_read_as_one_command():
                  "subprocess.run('ls' + ' -l')\nsubprocess.run(a + b)\n"))
     cmds = [f.value for f in col.facts if f.kind == "command"]
     assert cmds == ["python entry.py --listen --share", "? tcp 22", "ls -l"]
+
+
+def test_an_exec_style_argv_keeps_its_unknown_arguments_as_placeholders():
+    """`create_subprocess_exec("agent", "http", str(port), "--authtoken", token)`: arguments
+    whose value is unknown are '?' (as in an argv list), so the command keeps its shape."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import Unit
+    col = Collector()
+    col.run(Unit("import asyncio\nasync def go(port, token):\n"
+                 "    await asyncio.create_subprocess_exec('agent', 'http', str(port), '--authtoken', token)\n"))
+    assert [f.value for f in col.facts if f.kind == "command"] == ["agent http ? --authtoken ?"]

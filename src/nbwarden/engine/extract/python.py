@@ -543,7 +543,8 @@ def _call(col, unit: Unit, node: ast.Call, name: str, folder: Folder, line: int)
             # an argv spread from a list (create_subprocess_exec(*cmd)) is read as that list
             parts = [_command_text(a.value, folder) if type(a) is ast.Starred else _fold_text(a, folder)
                      for a in node.args[1 if name.startswith("os.spawn") else 0:]]
-            cmd = " ".join(p for p in parts if p)
+            # (an argument of unknown value is '?', as in an argv list)
+            cmd = " ".join(p if p else "?" for p in parts) if any(parts) else ""
         if cmd:
             folded = folder.fold(arg0)
             how = folded[1] if folded and folded[1] not in ("", "concat") else ""
