@@ -691,9 +691,11 @@ def test_attributes_read_on_a_call_result_are_facts():
     col = Collector()
     col.run(Unit("import numpy as np\nfrom lib import relay\nurl = relay.connect(8888).public_url\n"
                  "t = relay.connect(8501)\nprint(t.public_url)\nx = np.pi + self.size\n"
-                 "y = make().inner.deep\n"))
+                 "y = make().inner.deep\nget().strip()\nopen_db().cursor.execute('q')\n"))
     attrs = [f.value for f in col.facts if f.kind == "attr"]
-    assert attrs == ["lib.relay.connect().public_url", "lib.relay.connect().public_url", "make().inner"]
+    # a method called on a result (get().strip()) is a call, not a read; open_db().cursor is read
+    assert attrs == ["lib.relay.connect().public_url", "lib.relay.connect().public_url", "make().inner",
+                     "open_db().cursor"]
 
 
 def test_an_argv_joined_from_lists_is_read_as_one_command():

@@ -329,7 +329,8 @@ def _walk(col, unit: Unit, tree: ast.Module) -> None:
             while type(callee) is Attribute:
                 callee = callee.value
             if type(callee) is not Name:  # f()(), x[0].f(), "".join: something inside to visit
-                push(func)
+                # (the callee's owner, not the callee: `f().g()` calls g, it does not read it)
+                push(func.value if type(func) is Attribute else func)
             extend(node.args[::-1])
             extend(node.keywords[::-1])
             name = _dotted(func, aliases)
