@@ -164,3 +164,16 @@ def test_other_ci_and_compose_commands_are_shell(engine, doc):
 def test_yaml_without_disallowed_commands(engine, doc):
     r = engine.scan_bytes(doc, "conf.yml")
     assert r.error is None and r.findings == []
+
+
+def test_a_json_document_that_is_not_a_notebook_is_read_as_data(engine):
+    """A .json that is not a notebook (a deployment template, a task definition) is read as
+    YAML is: its strings, and the commands under known keys; a broken one is still an error."""
+    doc = {"parameters": {"pool": {"defaultValue": "pool.example.net:3333"}},
+           "containers": [{"image": "x/y", "command": ["./w", "-o", "stratum+tcp://pool.example.net:3333", "-u", "w"]}]}
+    r = engine.scan_bytes(json.dumps(doc).encode(), "azuredeploy.json")
+    assert r.error is None and r.verdict == "flag"
+    assert any(e.snippet.startswith("./w") or "stratum" in e.snippet for f in r.findings for e in f.evidence)
+    r = engine.scan_bytes(b'{"name": "app", "scripts": {"test": "jest"}}', "package.json")
+    assert r.error is None and r.findings == []
+    assert "invalid JSON" in engine.scan_bytes(b'{"a": ', "broken.json").error
