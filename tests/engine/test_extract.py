@@ -370,7 +370,7 @@ def test_a_shell_cell_is_replayed_only_from_the_state_it_was_checked_in(engine):
     """``./w -o $POOL`` shows a pool only once ``POOL`` is set. Run again with the state
     unchanged, the remembered hits are replayed (and the state after them kept); once an
     earlier cell changed the state, the cell is checked anew, as in a fresh session."""
-    run = "!nohup ./w -o $POOL --donate-level 1 &"
+    run = "!nohup ./w -o $POOL --threads 2 &"
     setting = "!export POOL=stratum+tcp://pool.example.net:3333"
     ctx = engine.new_context()
     assert engine.check_cell(run, ctx).verdict == "allow"
