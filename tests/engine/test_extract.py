@@ -576,6 +576,19 @@ def test_dockerfile_env_values_and_continued_installs_are_read():
     assert "svc" in {f.value for f in col.facts if f.kind == "program"}
 
 
+def test_dockerfile_copy_and_add_are_read_as_the_copy_or_download_they_do():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    text = ('FROM alpine\nCOPY --chown=1:1 ./a.sed \\\n    ./b.h ./\nADD https://example.org/x.tar.gz /opt/\n'
+            'COPY ["c d", "/e"]\nCOPY <<EOF /f\nhello\nEOF\nCOPY lone\n')
+    col = Collector()
+    for u in read_units(text.encode(), "Dockerfile"):
+        col.run(u)
+    commands = [f.value for f in col.facts if f.kind == "command"]
+    assert commands == ["cp ./a.sed ./b.h ./", "curl -fsSLo /opt/ https://example.org/x.tar.gz", "cp c d /e"]
+    assert "https://example.org/x.tar.gz" in {f.value for f in col.facts if f.kind == "url"}
+
+
 def test_split_pieces_next_to_a_variable_are_joined_back():
     from nbwarden.engine.extract import Collector
     from nbwarden.engine.model import Unit
