@@ -692,3 +692,18 @@ def test_cpu_pinning_and_limit_wrappers_give_the_program_they_start(line, progra
     col = Collector()
     col.run(Unit(line + "\n", SHELL))
     assert [f.value for f in col.facts if f.kind == "program"][:1] == [program]
+
+
+def test_a_program_run_from_the_folder_an_archive_was_unpacked_into():
+    """``unzip a.zip -d w`` then ``w/x``: the archive kept its execute bits, so no chmod shows;
+    the run is a behaviour of its own (``run-unpacked``), also across the units of one file."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit("wget https://example.org/a.zip\nunzip a.zip -d linux\ntar -xzf b.tgz -C ./opt/sub\n", SHELL))
+    col.run(Unit("linux/tool\nopt/sub/run --x\nother/tool\n7z x c.7z -oz\n./z/w\n", SHELL))
+    runs = [f for f in col.facts if f.kind == "behaviour" and f.value == "run-unpacked"]
+    assert len(runs) == 3
+    col = Collector()
+    col.run(Unit("unzip q.zip -d /usr/local\n/usr/local/bin/x\nunzip r.zip\nr/x\n", SHELL))
+    assert not [f for f in col.facts if f.kind == "behaviour"]

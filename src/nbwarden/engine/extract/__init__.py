@@ -336,6 +336,15 @@ class Collector:
                       unit, line)
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
+        elif "/" in exe and self._chmodded and exe.removeprefix("./").split("/", 1)[0] + "/" in self._chmodded:
+            # a program inside a folder an archive was unpacked into (`unzip a.zip -d w; w/x`):
+            # the archive kept its execute bits, no chmod was needed
+            self.fact("behaviour", "run-unpacked", unit, line)
+        if prog in ("unzip", "tar", "bsdtar", "7z", "7za"):
+            dest = sh.unpack_dest(prog, argv)
+            if dest:
+                self._writable_state()
+                self._chmodded.add(dest + "/")
         if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
             self._writable_state()
             for a in argv[2:]:
