@@ -155,6 +155,19 @@ def test_other_ci_and_compose_commands_are_shell(engine, doc):
     assert "NBW202" in {f.rule_id for f in engine.scan_bytes(doc, "x.yaml").findings}
 
 
+def test_kubernetes_command_and_args_are_one_process():
+    """A container's command and args are one argv; args alone are the options its image's
+    entrypoint gets (read as a command line of options)."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    doc = (b"spec:\n  containers:\n    - name: a\n      command: [\"/app/w\"]\n      args: [\"-o\", \"h:1\", \"-k\"]\n"
+           b"    - name: b\n      args:\n        - --x=1\n        - --y\n")
+    col = Collector()
+    for u in read_units(doc, "deploy.yaml"):
+        col.run(u)
+    assert [f.value for f in col.facts if f.kind == "command"] == ["w -o h:1 -k", "--x=1 --y"]
+
+
 @pytest.mark.parametrize("doc", [
     b"jobs:\n  t:\n    steps:\n      - run: pip install -e . && pytest -q\n",
     b"model:\n  name: resnet\n  command_help: xmrig is a miner\n",  # not a command key
