@@ -694,6 +694,22 @@ def test_cpu_pinning_and_limit_wrappers_give_the_program_they_start(line, progra
     assert [f.value for f in col.facts if f.kind == "program"][:1] == [program]
 
 
+def test_options_namespace_filled_in_by_code_is_a_keyword(engine):
+    """`args.driven_audio = path` on a parsed-options object reads as the keyword it sets;
+    attributes of `self` in class code do not."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import PYTHON, Unit
+
+    def kwargs(code):
+        col = Collector()
+        col.run(Unit(code, PYTHON))
+        return {f.value for f in col.facts if f.kind == "kwarg"}
+
+    got = kwargs("args = get_args()\nargs.driven_audio = wav\nargs.result_dir = '/tmp/out'\n")
+    assert {"args:driven_audio=?", "args:result_dir=/tmp/out"} <= got
+    assert not {v for v in kwargs("class A:\n    def f(self, x):\n        self.face = x\n") if "face" in v}
+
+
 def test_a_program_run_from_the_folder_an_archive_was_unpacked_into():
     """``unzip a.zip -d w`` then ``w/x``: the archive kept its execute bits, so no chmod shows;
     the run is a behaviour of its own (``run-unpacked``), also across the units of one file."""

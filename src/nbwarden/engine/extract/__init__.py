@@ -32,6 +32,8 @@ _FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
 _DATA_FILE = re.compile(r">>?[ \t]*[\"']?[\w./~$-]+\.(?:json|ya?ml|conf|cfg|ini|toml|txt|env|properties)\b")
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
+#: a string that may hold such a file name (one C search before the word-by-word look)
+_PATH_EXT = re.compile(r"\.(?:%s)\b" % "|".join(sorted((re.escape(e) for e in _PATH_EXTS), key=len, reverse=True)), re.I)
 
 
 class ShellState:
@@ -129,13 +131,14 @@ class Collector:
                 self.unit(hidden, TEXT, unit, line, "base64 literal")
 
     def derived(self, value: str, unit: Unit, line: int) -> None:
-        for url, host, rest in sh.urls_in(value):
-            self.fact("url", url, unit, line)
-            self.fact("host", host, unit, line)
-            repo = sh.repo_of(rest, host)
-            if repo:
-                self.fact("repo", repo, unit, line)
-        if "." in value and len(value) < 4096:
+        if "://" in value:
+            for url, host, rest in sh.urls_in(value):
+                self.fact("url", url, unit, line)
+                self.fact("host", host, unit, line)
+                repo = sh.repo_of(rest, host)
+                if repo:
+                    self.fact("repo", repo, unit, line)
+        if "." in value and len(value) < 4096 and _PATH_EXT.search(value):
             for word in value.split():
                 if "." not in word:
                     continue
