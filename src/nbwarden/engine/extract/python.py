@@ -466,8 +466,12 @@ def _module_owner(target: ast.Attribute, aliases: dict[str, str]) -> str | None:
     """`tool.globals.source_path = "face.jpg"` configures an imported module the way a
     keyword argument configures a call (roop-style tools are driven this way), and is
     recorded as the kwarg fact "globals:source_path=face.jpg". The owner ("globals") only
-    for objects rooted in an import, so `self.x = y` in class code adds nothing."""
+    for objects rooted in an import, so `self.x = y` in class code adds nothing. A plain
+    name's attribute (`args.driven_audio = path`) is an options namespace filled in by code,
+    as a server drives a command-line tool it imports, and is recorded as "args:driven_audio=?"."""
     root = target.value
+    if type(root) is ast.Name and root.id not in aliases and root.id not in ("self", "cls"):
+        return root.id
     while type(root) is ast.Attribute:
         root = root.value
     if type(root) is not ast.Name or root.id not in aliases:

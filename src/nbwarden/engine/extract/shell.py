@@ -431,3 +431,24 @@ def decode_pipeline(pipe: list[tuple[list[str], str]], heredoc: str | None = Non
         dest = "shell" if last in _SHELLS else "python" if _PYTHONS.match(last) else "text"
         return text, dest, " | ".join(steps)
     return None
+
+
+def unpack_dest(prog: str, argv: list[str]) -> str | None:
+    """The folder an unpacking command writes into (``unzip a.zip -d w``, ``tar -xf a.tgz -C w``,
+    ``tar --directory=w``, ``7z x a.7z -ow``), as the first part of its path (``./w/sub`` -> ``w``),
+    or None."""
+    dest = None
+    for i, a in enumerate(argv[1:], 1):
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if prog == "unzip" and a == "-d" or prog in ("tar", "bsdtar") and a in ("-C", "--directory"):
+            dest = nxt
+        elif prog == "unzip" and a.startswith("-d") and len(a) > 2:
+            dest = a[2:]
+        elif prog in ("tar", "bsdtar") and a.startswith("--directory="):
+            dest = a.partition("=")[2]
+        elif prog in ("7z", "7za") and a.startswith("-o") and len(a) > 2:
+            dest = a[2:]
+    if not dest:
+        return None
+    first = dest.removeprefix("./").split("/", 1)[0]
+    return first if first and first not in (".", "..", "~") and not dest.startswith(("/", "$", "~")) else None

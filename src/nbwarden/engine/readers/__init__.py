@@ -80,6 +80,17 @@ def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
         head = text.lstrip()[:200]
         mod = (notebook if head.startswith("{") else shell if _interpreter(text.lstrip()) == "shell"
                else dockerfile if dockerfile.sniff(text) else python)
+        if mod is notebook:
+            try:
+                return notebook.read(text, name)
+            except ReadError as e:
+                if "invalid JSON" in str(e):
+                    raise
+            # a JSON document that is not a notebook (a deployment template, a task definition,
+            # a program's config.json): read as YAML is, its strings and the commands under
+            # known keys ("command": [...], "entrypoint"); YAML's parser reads JSON
+            from . import ciyaml
+            return ciyaml.read(text, name)
     elif mod in (python, shell):
         mod = {"python": python, "shell": shell}.get(_interpreter(text), mod)
     return mod.read(text, name)

@@ -1,8 +1,9 @@
 """YAML files: CI workflows and compose files hold shell commands under known keys.
 
 A GitHub Actions step's ``run:``, a GitLab or Travis job's ``script:`` / ``before_script:``,
-CircleCI's ``run: {command: ...}``, a compose service's ``command:`` / ``entrypoint:`` are
-shell the runner executes. Each becomes a shell unit at its line. The whole text is still
+CircleCI's ``run: {command: ...}``, a compose service's ``command:`` / ``entrypoint:``, a
+Kubernetes container's ``command:`` with its ``args:`` (one argv; ``args:`` alone are the options
+the image's entrypoint gets) are shell the runner executes. Each becomes a shell unit at its line. The whole text is still
 read as before (as text, its strings and URLs), so nothing found in other YAML is lost.
 Conda environment files are claimed first by the requirements reader.
 """
@@ -54,11 +55,18 @@ def _shell_units(text: str) -> list[Unit]:
             continue
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
+            args = next((v for key, v in node.value if isinstance(key, yaml.ScalarNode) and key.value == "args"), None)
             for key, value in node.value:
                 k = key.value if isinstance(key, yaml.ScalarNode) else None
                 if isinstance(k, str) and k.lower() in SHELL_KEYS:
+                    if k == "command" and isinstance(args, yaml.SequenceNode) and isinstance(value, yaml.SequenceNode):
+                        # a Kubernetes container: the program (command) and its argv (args) are one process
+                        value = yaml.SequenceNode(value.tag, value.value + args.value, value.start_mark, value.end_mark)
+                        args = None
                     out += _commands(value, k.lower() in _ARGV_KEYS, yaml)
                 stack.append(value)
+            if args is not None:  # args alone: the image's own entrypoint gets these options
+                out += _commands(args, True, yaml)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
     out.sort(key=lambda u: u.line)

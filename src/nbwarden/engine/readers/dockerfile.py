@@ -1,6 +1,7 @@
 """Dockerfiles: RUN, CMD and ENTRYPOINT instructions are shell commands; ENV and ARG values are
 read as the shell assignments they amount to (`ENV POOL=host:port` sets what RUN and CMD use);
-the rest is not code."""
+COPY and ADD are read as the copy (`cp SRC... DEST`) or, for ADD of a URL, the download
+(`curl -fsSLo DEST URL`) they perform; the rest is not code."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ import shlex
 from ..model import SHELL, Unit
 
 PRIORITY = 40
-_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG)\s+(.*)$", re.I)
+_INSTR = re.compile(r"^\s*(RUN|CMD|ENTRYPOINT|ENV|ARG|COPY|ADD)\s+(.*)$", re.I)
 _RUNS = re.compile(r"(?m)^\s*(?:RUN|CMD|ENTRYPOINT)\s+\S", re.I)  # what makes it code
 _LEGACY_ENV = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\S.*)$")
 
@@ -55,6 +56,12 @@ def read(text: str, name: str) -> list[Unit]:
                 units.append(Unit("export " + body, SHELL, line=start + 1))
                 i += 1
                 continue
+            if m.group(1).upper() in ("COPY", "ADD"):
+                copy = _copy(m.group(1).upper(), body)
+                if copy:
+                    units.append(Unit(copy, SHELL, line=start + 1))
+                i += 1
+                continue
             if body.lstrip().startswith("["):
                 try:
                     body = " ".join(json.loads(body))
@@ -63,3 +70,23 @@ def read(text: str, name: str) -> list[Unit]:
             units.append(Unit(body, SHELL, line=start + 1))
         i += 1
     return units
+
+
+def _copy(instr: str, body: str) -> str | None:
+    """The shell command a COPY or ADD amounts to, or None (a heredoc form, a lone argument):
+    options (--from, --chown, --chmod, --link) dropped, the last argument the destination."""
+    if "<<" in body:
+        return None
+    body = body.replace("\\\n", " ")
+    try:
+        args = json.loads(body) if body.lstrip().startswith("[") else shlex.split(body)
+    except (ValueError, TypeError):
+        return None
+    args = [a for a in args if isinstance(a, str) and not a.startswith("--")]
+    if len(args) < 2:
+        return None
+    *srcs, dest = args
+    urls = [a for a in srcs if "://" in a]
+    if instr == "ADD" and urls:
+        return " ; ".join(f"curl -fsSLo {shlex.quote(dest)} {shlex.quote(u)}" for u in urls)
+    return "cp " + " ".join(shlex.quote(a) for a in args)
