@@ -26,10 +26,12 @@ if [ -n "${HELDOUT_ROOT:-}" ]; then
     name=$(basename "$d"); corpus="$HELDOUT_ROOT/$name"
     [ -d "$corpus" ] || { echo "## $name: not laid out under $HELDOUT_ROOT, skipped"; continue; }
     manifests=()
-    for kind in disallowed benign; do [ -f "$d$name-$kind.tsv" ] && manifests+=("$d$name-$kind.tsv"); done
+    # a set may be laid out in part (its benign files only, to check near misses): score what is there
+    for kind in disallowed benign; do
+      [ -f "$d$name-$kind.tsv" ] && [ -d "$corpus/$kind" ] && manifests+=("$d$name-$kind.tsv"); done
     echo "## $name"
     python3 "$EVAL/score" "${manifests[@]}" --corpus "$corpus" --scanner "$SCAN" --show "${SHOW:-0}"
-    if [ -f "$d$name-disallowed.tsv" ]; then
+    if [ -f "$d$name-disallowed.tsv" ] && [ -d "$corpus/disallowed" ]; then
       python3 eval/evade.py "$d$name-disallowed.tsv" --corpus "$corpus" --out "$corpus-evaded" --variants all >/dev/null
       echo "## $name, evaded: all"
       python3 "$EVAL/score" "$d$name-disallowed.tsv" --corpus "$corpus-evaded/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
