@@ -189,4 +189,6 @@ def test_a_json_document_that_is_not_a_notebook_is_read_as_data(engine):
     assert any(e.snippet.startswith("./w") or "stratum" in e.snippet for f in r.findings for e in f.evidence)
     r = engine.scan_bytes(b'{"name": "app", "scripts": {"test": "jest"}}', "package.json")
     assert r.error is None and r.findings == []
-    assert "invalid JSON" in engine.scan_bytes(b'{"a": ', "broken.json").error
+    broken = engine.scan_bytes(b'{"a": ', "broken.json").error
+    assert broken.startswith("invalid JSON") and "notebook" not in broken
+    assert engine.scan_bytes(b'{"a": ', "broken.ipynb").error.startswith("not a notebook: invalid JSON")

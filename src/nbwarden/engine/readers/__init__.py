@@ -84,8 +84,8 @@ def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
             try:
                 return notebook.read(text, name)
             except ReadError as e:
-                if "invalid JSON" in str(e):
-                    raise
+                if "invalid JSON" in str(e):  # said of the file, not of a notebook it never claimed to be
+                    raise ReadError(str(e).removeprefix("not a notebook: ")) from None
             # a JSON document that is not a notebook (a deployment template, a task definition,
             # a program's config.json): read as YAML is, its strings and the commands under
             # known keys ("command": [...], "entrypoint"); YAML's parser reads JSON
