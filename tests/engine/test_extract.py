@@ -562,14 +562,19 @@ def test_escape_lines_inside_a_cell_are_read_as_ipython_runs_them(code, shell):
         assert any(f.kind == "string" and "stratum" in f.value for f in col.facts), "the string is still a string"
 
 
-def test_dockerfile_env_values_and_continued_installs_are_read():
+def _dockerfile_facts(text: str):
     from nbwarden.engine.extract import Collector
     from nbwarden.engine.readers import read_units
-    text = ('FROM alpine\nENV POOL="stratum+ssl://pool.example.org:443" ALGO=randomx\nENV LEGACY some value\n'
-            'RUN apk --no-cache add \\\n    git \\\n    libuv-dev && \\\n    echo done\nCMD ["./svc"]\n')
     col = Collector()
     for u in read_units(text.encode(), "Dockerfile"):
         col.run(u)
+    return col
+
+
+def test_dockerfile_env_values_and_continued_installs_are_read():
+    text = ('FROM alpine\nENV POOL="stratum+ssl://pool.example.org:443" ALGO=randomx\nENV LEGACY some value\n'
+            'RUN apk --no-cache add \\\n    git \\\n    libuv-dev && \\\n    echo done\nCMD ["./svc"]\n')
+    col = _dockerfile_facts(text)
     strings = {f.value for f in col.facts if f.kind == "string"}
     assert {"stratum+ssl://pool.example.org:443", "randomx", "some value"} <= strings
     assert {f.value for f in col.facts if f.kind == "package"} == {"git", "libuv-dev"}
@@ -577,13 +582,9 @@ def test_dockerfile_env_values_and_continued_installs_are_read():
 
 
 def test_dockerfile_copy_and_add_are_read_as_the_copy_or_download_they_do():
-    from nbwarden.engine.extract import Collector
-    from nbwarden.engine.readers import read_units
     text = ('FROM alpine\nCOPY --chown=1:1 ./a.sed \\\n    ./b.h ./\nADD https://example.org/x.tar.gz /opt/\n'
             'COPY ["c d", "/e"]\nCOPY <<EOF /f\nhello\nEOF\nCOPY lone\n')
-    col = Collector()
-    for u in read_units(text.encode(), "Dockerfile"):
-        col.run(u)
+    col = _dockerfile_facts(text)
     commands = [f.value for f in col.facts if f.kind == "command"]
     assert commands == ["cp ./a.sed ./b.h ./", "curl -fsSLo /opt/ https://example.org/x.tar.gz", "cp c d /e"]
     assert "https://example.org/x.tar.gz" in {f.value for f in col.facts if f.kind == "url"}
