@@ -17,6 +17,11 @@ class ReadError(Exception):
     """A file the engine cannot read; the message is shown to the user as is."""
 
 
+class InvalidJSON(ReadError):
+    """Text that is not JSON at all, where JSON was expected (a notebook, or a file that
+    looked like one): unlike JSON of another shape, it cannot be read as data either."""
+
+
 _READERS = [importlib.import_module(f"{__name__}.{m.name}")
             for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name)]
 # The notebook and Python readers claim the most common suffixes; order them first for speed.
@@ -82,15 +87,15 @@ def read_units(data: bytes, name: str, *, sniff: bool = True) -> list[Unit]:
                else dockerfile if dockerfile.sniff(text) else python)
         if mod is notebook:
             try:
-                return notebook.read(text, name)
-            except ReadError as e:
-                if "invalid JSON" in str(e):  # said of the file, not of a notebook it never claimed to be
-                    raise ReadError(str(e).removeprefix("not a notebook: ")) from None
-            # a JSON document that is not a notebook (a deployment template, a task definition,
-            # a program's config.json): read as YAML is, its strings and the commands under
-            # known keys ("command": [...], "entrypoint"); YAML's parser reads JSON
-            from . import ciyaml
-            return ciyaml.read(text, name)
+                return notebook.read(text, name, claimed=False)
+            except InvalidJSON:
+                raise
+            except ReadError:
+                # a JSON document that is not a notebook (a deployment template, a task definition,
+                # a program's config.json): read as YAML is, its strings and the commands under
+                # known keys ("command": [...], "entrypoint"); YAML's parser reads JSON
+                from . import ciyaml
+                return ciyaml.read(text, name)
     elif mod in (python, shell):
         mod = {"python": python, "shell": shell}.get(_interpreter(text), mod)
     return mod.read(text, name)

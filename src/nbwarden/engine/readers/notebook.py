@@ -40,14 +40,18 @@ def _source(cell: dict, index: int, key: str) -> str:
     raise ReadError(f"cell {index}: '{key}' is {type(src).__name__}, not text or a list of text")
 
 
-def read(text: str, name: str) -> list[Unit]:
+def read(text: str, name: str, *, claimed: bool = True) -> list[Unit]:
+    """The code cells of a notebook. ``claimed``: the file says it is one (``.ipynb``), so
+    invalid JSON is "not a notebook"; a sniffed file's invalid JSON is just that. Invalid JSON
+    raises ``InvalidJSON``; any other ``ReadError`` is JSON of another shape, which a sniffing
+    caller reads as data."""
     import orjson  # here, not at the top: its import (uuid, platform) is start-up a script scan does not need
 
-    from . import ReadError
+    from . import InvalidJSON, ReadError
     try:
         nb = orjson.loads(text)
     except orjson.JSONDecodeError as e:
-        raise ReadError(f"not a notebook: invalid JSON ({e.args[0] if e.args else e})") from None
+        raise InvalidJSON(f"{'not a notebook: ' if claimed else ''}invalid JSON ({e.args[0] if e.args else e})") from None
     if not isinstance(nb, dict):
         raise ReadError(f"not a notebook: top level is {type(nb).__name__}, not an object")
     if "cells" in nb:
