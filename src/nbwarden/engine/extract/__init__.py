@@ -38,7 +38,8 @@ _PATH_EXT = re.compile(r"\.(?:%s)\b" % "|".join(sorted((re.escape(e) for e in _P
 
 class ShellState:
     """What a shell session remembers between commands (and, in a kernel, between cells):
-    variables set (``export``, ``%env``) and files made executable. A session's state is
+    variables set (``export``, ``%env``), files made executable and folders an archive was
+    unpacked into (its programs keep their execute bits). A session's state is
     never changed in place: a ``Collector`` changes its own copy, which the session adopts
     only if the cell is remembered (so a refused cell leaves no trace). ``cd`` is not
     followed: no fact depends on the working folder."""
@@ -46,10 +47,11 @@ class ShellState:
     def __init__(self):
         self.vars: dict[str, str] = {}
         self.chmodded: set[str] = set()
+        self.unpacked: set[str] = set()  # first path part of each folder: `unzip a.zip -d w` -> "w"
 
     def copy(self) -> "ShellState":
         c = ShellState()
-        c.vars, c.chmodded = dict(self.vars), set(self.chmodded)
+        c.vars, c.chmodded, c.unpacked = dict(self.vars), set(self.chmodded), set(self.unpacked)
         return c
 
 
@@ -339,7 +341,8 @@ class Collector:
                       unit, line)
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
-        elif "/" in exe and self._chmodded and exe.removeprefix("./").split("/", 1)[0] + "/" in self._chmodded:
+        elif "/" in exe and self.shell_state.unpacked \
+                and exe.removeprefix("./").split("/", 1)[0] in self.shell_state.unpacked:
             # a program inside a folder an archive was unpacked into (`unzip a.zip -d w; w/x`):
             # the archive kept its execute bits, no chmod was needed
             self.fact("behaviour", "run-unpacked", unit, line)
@@ -347,7 +350,7 @@ class Collector:
             dest = sh.unpack_dest(prog, argv)
             if dest:
                 self._writable_state()
-                self._chmodded.add(dest + "/")
+                self.shell_state.unpacked.add(dest)
         if prog == "chmod" and any("x" in a for a in argv[1:2]) or prog == "chmod" and "777" in argv:
             self._writable_state()
             for a in argv[2:]:
