@@ -12,7 +12,6 @@ exception, so one broken file never stops a batch.
 """
 from __future__ import annotations
 
-import ast
 import os
 import re
 from collections import OrderedDict
@@ -49,7 +48,7 @@ class CellContext:
     aliases: dict[str, str] = field(default_factory=dict)
     #: name -> the expression last assigned to it by a remembered cell (``tool = "./xm" + "rig"``
     #: in cell 2 folds ``!{tool} ...`` in cell 6, as a scan of the notebook does); replaced,
-    #: never changed in place; values a fold cannot use are not kept (see ``_with_names``)
+    #: never changed in place; values a fold cannot use are not kept (``Collector.session_writes``)
     names: dict = field(default_factory=dict)
     cells: int = 0
     #: the notebook the session's cells come from, named as a scan of that file would name it
@@ -225,11 +224,8 @@ class Engine:
         hits = self.matcher.hits(col.facts)
         writes = {k: v for k, v in col.aliases.items() if ctx.aliases.get(k) != v}
         shell = (ctx.shell, col.shell_state) if col.used_shell_state else (None, None)
-        assigned = col.py_env.maps[0]
-        name_writes = _foldable(assigned)
-        # as with aliases, names the cell assigns itself are its own: `x = f(x)` run again
-        # after setting the session's `x` is still a replay
-        name_reads = tuple((k, ctx.names.get(k)) for k in col.session_names.asked if k not in assigned)
+        name_writes = col.session_writes()
+        name_reads = tuple((k, ctx.names.get(k)) for k in col.session_reads())
         ctx.seen[key] = _Seen(dict(hits), *shell, _alias_reads(ctx.aliases, unit.code, writes), writes,
                               name_reads, name_writes)
         if len(ctx.seen) > SEEN_CELLS:
@@ -297,29 +293,12 @@ def _with_aliases(aliases: dict[str, str], writes: dict[str, str]) -> dict[str, 
 
 
 MAX_SESSION_NAMES = 2048  # variables a session remembers; the oldest assigned go first
-MAX_NAME_SOURCE = 64 << 10  # longest expression (in source characters) a session remembers
-#: what a fold can use of a variable: constants, strings built from pieces or decoded, other
-#: names, slices (``s[::-1]``) and argv lists; not data (a dict, a big literal, a long call)
-_FOLDABLE = (ast.Constant, ast.Name, ast.BinOp, ast.JoinedStr, ast.Call, ast.Subscript)
-
-
-def _foldable(assigned: dict) -> dict:
-    """Of a cell's assignments, those a later fold can use, at most MAX_NAME_SOURCE long in
-    the source (a session's memory holds their syntax trees)."""
-    out = {}
-    for k, v in assigned.items():
-        t = type(v)
-        if t in _FOLDABLE or t in (ast.List, ast.Tuple) and len(v.elts) <= 64:
-            lines = (v.end_lineno or v.lineno) - v.lineno
-            if lines * 200 + (v.end_col_offset or 0) <= MAX_NAME_SOURCE:
-                out[k] = v
-    return out
 
 
 def _with_names(names: dict, writes: dict) -> dict:
-    """The session's names after a cell that assigns ``writes`` (already ``_foldable``): the
-    same object when that changes nothing (a cell run again), else a new dict, last assigned
-    last, at most MAX_SESSION_NAMES long."""
+    """The session's names after a cell that assigns ``writes`` (its collector's
+    ``session_writes``): the same object when that changes nothing (a cell run again), else a
+    new dict, last assigned last, at most MAX_SESSION_NAMES long."""
     if not writes or all(names.get(k) is v for k, v in writes.items()):
         return names
     out = {k: v for k, v in names.items() if k not in writes}

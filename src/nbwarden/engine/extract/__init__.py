@@ -7,6 +7,7 @@ original, one level deeper, within a fixed depth and byte budget.
 """
 from __future__ import annotations
 
+import ast
 import re
 from collections import ChainMap
 from collections.abc import Mapping
@@ -24,16 +25,19 @@ MAX_UNIT_BYTES = 8 << 20  # larger units are analysed in line-aligned pieces of 
 PIECE_BYTES = 1 << 20  # parsing 1 MB of dense code takes about a second and 120 MB: not more at once
 MAX_PARSED_PIECES_BYTES = 64 << 20  # per file or cell: pieces past this are read as text only
 TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk read as text is one whole string fact
+MAX_NAME_SOURCE = 64 << 10  # longest expression (in source characters) a session keeps for later cells
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 # Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
 # is a comment; to the user it is a menu, so each option is a value the code can receive.
 _FORM_FIELD = re.compile(r"(?m)^[ \t]*[\w.]+[ \t]*=[^#\n]*#[ \t]*@param[ \t]*\[([^\]\n]*)\]")
 _FORM_OPTION = re.compile(r"""["']([^"'\n]{1,200})["']""")
 _DATA_FILE = re.compile(r">>?[ \t]*[\"']?[\w./~$-]+\.(?:json|ya?ml|conf|cfg|ini|toml|txt|env|properties)\b")
+_FOLDABLE = (ast.Constant, ast.Name, ast.BinOp, ast.JoinedStr, ast.Call, ast.Subscript)  # see session_writes
 _PATH_EXTS = frozenset("""onnx pth pt ckpt safetensors pb tflite engine bin h5 dat exe tar.gz tgz tar.xz zip 7z
 appimage deb jar so npz pkl index yaml""".split())  # file names with these endings become `path` facts
 #: a string that may hold such a file name (one C search before the word-by-word look)
-_PATH_EXT = re.compile(r"\.(?:%s)\b" % "|".join(sorted((re.escape(e) for e in _PATH_EXTS), key=len, reverse=True)), re.I)
+_PATH_EXT = re.compile(r"\.(?:%s)\b" % "|".join(sorted((re.escape(e) for e in _PATH_EXTS), key=len, reverse=True)),
+                       re.I)
 
 
 class ShellState:
@@ -103,6 +107,27 @@ class Collector:
         self.session_names = SessionNames(names) if names is not None else None
         self.py_env: dict | ChainMap = ChainMap({}, self.session_names) if names is not None else {}
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
+
+    # -- a session's variables (collectors made with ``names``) ---------------------------
+    def session_reads(self) -> list[str]:
+        """The session variables this walk asked for, other than those it assigns itself
+        (``x = f(x)`` run again after setting the session's ``x`` still reads its own)."""
+        own = self.py_env.maps[0]
+        return [k for k in self.session_names.asked if k not in own]
+
+    def session_writes(self) -> dict:
+        """What this walk assigned that a later cell's fold can use (constants, strings built
+        from pieces or decoded, other names, slices, short argv lists), at most
+        MAX_NAME_SOURCE long in the source: a session's memory holds their syntax trees;
+        data (a dict, a big literal, a long call) is not kept."""
+        out = {}
+        for k, v in self.py_env.maps[0].items():
+            t = type(v)
+            if t in _FOLDABLE or t in (ast.List, ast.Tuple) and len(v.elts) <= 64:
+                lines = (v.end_lineno or v.lineno) - v.lineno
+                if lines * 200 + (v.end_col_offset or 0) <= MAX_NAME_SOURCE:
+                    out[k] = v
+        return out
 
     # -- making facts -----------------------------------------------------------------
     def fact(self, kind: str, value: str, unit: Unit, line: int, *, always: bool = False) -> None:
