@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Score heldout10-mixed with the rules of a repository checkout, plain and under the evader's
-# `all` rewrite. The corpus must be laid out first (see eval/README.md, "Session 6:
-# heldout10-mixed"):
+# `all` rewrite. The corpus must be laid out first (see eval/README.md,
+# heldout10-mixed, session 7):
 #   python3 ../shared/eval/materialize eval/heldout10-mixed/*.tsv --mirror /work/.mirror \
 #     --out /work/heldout/heldout10-mixed
 # usage: eval/heldout10-mixed/score.sh [REPO]   (REPO: the checkout whose src/ and eval/evade.py
