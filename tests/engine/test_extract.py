@@ -766,3 +766,36 @@ def test_a_program_run_from_the_folder_an_archive_was_unpacked_into():
     col = Collector()
     col.run(Unit("unzip q.zip -d /usr/local\n/usr/local/bin/x\nunzip r.zip\nr/x\n", SHELL))
     assert not [f for f in col.facts if f.kind == "behaviour"]
+
+
+def test_session_layer_answers_as_a_chainmap_over_the_session_names():
+    """A walk's names in a session (``SessionLayer``) read, write, list and record asked
+    session variables exactly as ``ChainMap({}, SessionNames(...))`` does."""
+    import random
+    from collections import ChainMap
+    from nbwarden.engine.extract import SessionLayer, SessionNames
+
+    rnd = random.Random(3)
+    keys = ["a", "b", "c", "d", "e"]
+    for _ in range(300):
+        session = {k: rnd.random() for k in rnd.sample(keys, rnd.randint(0, 4))}
+        below_a, below_b = SessionNames(session), SessionNames(session)
+        ours, theirs = SessionLayer(below_a), ChainMap({}, below_b)
+        for _ in range(12):
+            k, op = rnd.choice(keys), rnd.randrange(6)
+            if op == 0:
+                v = rnd.random()
+                ours[k] = v
+                theirs[k] = v
+            elif op == 1:
+                assert (k in ours) == (k in theirs)
+            elif op == 2:
+                assert ours.get(k, "none") == theirs.get(k, "none")
+            elif op == 3:
+                assert (ours[k] if k in ours else None) == (theirs[k] if k in theirs else None)
+            elif op == 4:
+                assert {**ours} == {**theirs} and list(ours) == list(theirs) and len(ours) == len(theirs)
+            else:
+                assert dict(ours.items()) == dict(theirs.items()) and bool(ours) == bool(theirs)
+            assert below_a.asked == below_b.asked
+        assert ours.own() == theirs.maps[0]

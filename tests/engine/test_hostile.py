@@ -126,3 +126,58 @@ def test_a_bug_in_analysis_costs_one_file_not_the_batch(engine, monkeypatch, tmp
     reports = [engine.scan_path(bad), engine.scan_path(good)]
     assert "internal error" in reports[0].error and "KeyError" in reports[0].error
     assert reports[1].error is None and reports[1].verdict == "flag"
+
+
+_BLOCKS = ["x = 1", "def f(a):\n    return a +", "import os\nos.system('ls')", "class C:\n    y = [1,\n         2]",
+           "if x:\n    pass\nelse:\n    y = 2", "a b", "@dec\n# note\ndef g():\n    pass", "s = '''text\nmore'''",
+           "z = (1,\n", "for i in r:\n    print(i)\n\n\n", "try:\n    pass\nexcept E:\n    pass", "t = x \\\n    + 1",
+           "w = {'k':", "# only a comment", "\x0c    indented = 1", "q = 1 # x = (\nr = q"]
+
+
+def test_skipping_the_largest_broken_block_parse_changes_nothing():
+    """Told that the code failed to parse as a whole, _parse_blocks skips the parse of its
+    largest block when every other block parsed: the module and the broken blocks are the
+    same as when every block is parsed on its own and its tree's lines moved down (random
+    mixes of whole, broken and continued blocks)."""
+    import ast
+    import random
+    from nbwarden.engine.extract import python as py
+    from nbwarden.engine.extract.python import _parse, _parse_blocks
+
+    def reference(code):  # the blocks as _parse_blocks cuts them, each parsed alone, its lines moved after
+        lines, starts, prev = code.split("\n"), [0], ""
+        for i, line in enumerate(lines[1:], 1):
+            if line and not py._CONTINUES.match(line) and not prev.rstrip().endswith(("\\", ",", "(", "[", "{", ":")) \
+                    and not prev.startswith("@"):
+                starts.append(i)
+            if line.strip():
+                prev = line
+        if len(starts) == 1:
+            return None, [(1, code)]
+        body, broken = [], []
+        for a, b in zip(starts, starts[1:] + [len(lines)]):
+            text = "\n".join(lines[a:b])
+            tree = _parse(text)
+            if tree is None:
+                broken.append((a + 1, text))
+            else:
+                body.extend(ast.increment_lineno(tree, a).body)
+        return (ast.Module(body=body, type_ignores=[]) if body else None), broken
+
+    def dump(r):
+        return (ast.dump(r[0], include_attributes=True) if r[0] is not None else None), r[1]
+
+    rnd, checked = random.Random(5), 0
+    for _ in range(3000):
+        code = "\n".join(rnd.choice(_BLOCKS) for _ in range(rnd.randint(1, 6)))
+        if _parse(code) is None:
+            checked += 1
+            assert dump(_parse_blocks(code, whole_failed=True)) == dump(reference(code)), code
+    assert checked > 1000
+
+
+def test_blocks_far_down_a_file_keep_their_line_numbers():
+    from nbwarden.engine.extract.python import _parse_blocks
+    code = "x = (\n" + "\n" * 500 + "import os\nos.system('ls')\n"  # a block with more lines above it than in it
+    tree, broken = _parse_blocks(code, whole_failed=True)
+    assert [first for first, _ in broken] == [1] and [st.lineno for st in tree.body] == [502, 503]

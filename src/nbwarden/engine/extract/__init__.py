@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from contextlib import contextmanager
 
 from ..deobfuscate import try_base64_literal
@@ -83,6 +82,53 @@ class SessionNames(Mapping):
         return len(self.names)
 
 
+class SessionLayer(dict):
+    """The names a walk sees in a session: the walk's own assignments (the dict itself) over
+    the session's variables (``below``, a ``SessionNames``). It answers exactly as
+    ``ChainMap(own, below)`` did (a name the walk assigned shadows the session's; a name not
+    its own is asked of ``below``, which records it), but a walk's own names are stored and
+    read at dict speed: this mapping is consulted for every name a walk folds."""
+
+    __slots__ = ("below",)
+
+    def __init__(self, below: SessionNames):
+        super().__init__()
+        self.below = below
+
+    def __missing__(self, key):  # self[key] for a name the walk did not assign
+        return self.below[key]
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or key in self.below
+
+    def get(self, key, default=None):
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        return self.below[key] if key in self.below else default
+
+    # a whole view (``{**env}``) is the union, ordered as a ChainMap orders it
+    def __iter__(self):
+        d = dict.fromkeys(self.below)
+        d.update(dict.fromkeys(dict.keys(self)))
+        return iter(d)
+
+    def __len__(self):
+        return len(set(self.below).union(dict.keys(self)))
+
+    def keys(self):
+        return KeysView(self)
+
+    def items(self):
+        return ItemsView(self)
+
+    def values(self):
+        return ValuesView(self)
+
+    def own(self) -> dict:
+        """What the walk itself assigned."""
+        return dict(dict.items(self))
+
+
 class Collector:
     def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None,
                  names: dict | None = None):
@@ -105,14 +151,14 @@ class Collector:
         #: names of its earlier cells (``names``): this cell's assignments go to a layer of their
         #: own above them, and what it reads below is recorded (``session_names.asked``)
         self.session_names = SessionNames(names) if names is not None else None
-        self.py_env: dict | ChainMap = ChainMap({}, self.session_names) if names is not None else {}
+        self.py_env: dict = SessionLayer(self.session_names) if names is not None else {}
         self.used_shell_state = False  # did any fact depend on the shell state (variables, chmod +x)?
 
     # -- a session's variables (collectors made with ``names``) ---------------------------
     def session_reads(self) -> list[str]:
         """The session variables this walk asked for, other than those it assigns itself
         (``x = f(x)`` run again after setting the session's ``x`` still reads its own)."""
-        own = self.py_env.maps[0]
+        own = self.py_env.own()
         return [k for k in self.session_names.asked if k not in own]
 
     def session_writes(self) -> dict:
@@ -121,7 +167,7 @@ class Collector:
         MAX_NAME_SOURCE long in the source: a session's memory holds their syntax trees;
         data (a dict, a big literal, a long call) is not kept."""
         out = {}
-        for k, v in self.py_env.maps[0].items():
+        for k, v in self.py_env.own().items():
             t = type(v)
             if t in _FOLDABLE or t in (ast.List, ast.Tuple) and len(v.elts) <= 64:
                 lines = (v.end_lineno or v.lineno) - v.lineno

@@ -100,7 +100,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
             transformed = transform_with_ipython(unit.code)
             tree = _parse(transformed) if transformed else None
     if tree is None:
-        tree, broken = _parse_blocks(code)
+        tree, broken = _parse_blocks(code, whole_failed=True)
         if tree is None:
             col.notes.append(f"cell {unit.cell}: not valid Python; strings and imports read as text")
             text_facts(col, unit)
@@ -143,12 +143,21 @@ MAX_BROKEN_BLOCKS = 50
 _CONTINUES = re.compile(r"[ \t#)\]}]|(?:else|elif|except|finally)\b")
 
 
-def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
+def _parse_blocks(code: str, whole_failed: bool = False) -> tuple[ast.Module | None, list[tuple[int, str]]]:
     """A file with one syntax error (a stray line, a shell command pasted into a script)
     should lose that statement, not every call in the file: parse each top-level block on
     its own (a block starts at an unindented line) and keep the ones that parse, in order
     and with their own line numbers, as one module. Returns the module (None if no block
-    parsed) and the (first line, text) of the blocks that did not."""
+    parsed) and the (first line, text) of the blocks that did not.
+
+    ``whole_failed``: the caller saw ``code`` itself fail to parse. Then, when every other
+    block parses on its own, the largest block is known not to, and its parse (the costliest,
+    often most of the cell) is skipped: blocks that each parse join into code that parses.
+    Each such block ends with no bracket, string or line continuation open (else it would
+    not parse alone), and the next starts unindented (or it would not parse alone) on a line
+    that cannot continue a statement (not ``else``/``elif``/``except``/``finally``, not
+    after a decorator, a trailing backslash, comma, bracket or colon), so the parser reads
+    each block's statements the same whole as alone."""
     lines = code.split("\n")
     starts = [0]
     prev = ""
@@ -160,18 +169,33 @@ def _parse_blocks(code: str) -> tuple[ast.Module | None, list[tuple[int, str]]]:
             prev = line
     if len(starts) == 1 or len(starts) > MAX_BLOCKS:
         return None, [(1, code)]
+    spans = list(zip(starts, starts[1:] + [len(lines)]))
+    texts = ["\n".join(lines[a:b]) for a, b in spans]
+    last = max(range(len(spans)), key=lambda i: len(texts[i])) if whole_failed else -1
+    trees: list[ast.Module | None] = [None] * len(spans)
+    failed = 0
+    for i in [i for i in range(len(spans)) if i != last] + ([last] if last >= 0 else []):
+        a, b = spans[i]
+        if i == last and not failed:
+            tree = None  # every other block parsed: this one cannot
+        elif a <= 32 * (b - a):  # blank lines above it number its lines as in the code
+            tree = _parse("\n" * a + texts[i])
+        else:  # (a block far down a file: its tree's line numbers are moved instead)
+            tree = _parse(texts[i])
+            if tree is not None:
+                ast.increment_lineno(tree, a)
+        trees[i] = tree
+        if tree is None:
+            failed += 1
+            if failed > MAX_BROKEN_BLOCKS:  # not Python with a slip: read it all as text
+                return None, [(1, code)]
     body: list[ast.stmt] = []
     broken: list[tuple[int, str]] = []
-    for a, b in zip(starts, starts[1:] + [len(lines)]):
-        text = "\n".join(lines[a:b])
-        tree = _parse(text)
+    for (a, _), text, tree in zip(spans, texts, trees):
         if tree is None:
             broken.append((a + 1, text))
-            if len(broken) > MAX_BROKEN_BLOCKS:  # not Python with a slip: read it all as text
-                return None, [(1, code)]
-            continue
-        ast.increment_lineno(tree, a)
-        body.extend(tree.body)
+        else:
+            body.extend(tree.body)
     return (ast.Module(body=body, type_ignores=[]) if body else None), broken
 
 
