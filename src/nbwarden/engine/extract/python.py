@@ -66,7 +66,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     code = unit.code
     split = split_tree = None
     if tree is None:
-        if ("!" in code or "%" in code) and _ESCAPE_LINE.search(code):
+        if ("!" in code or "%" in code) and (code.lstrip(" \t")[:1] in ("!", "%") or _ESCAPE_LINE.search(code)):
             # read the IPython way first; the Python parse is skipped when it is certain to
             # fail (it costs a second, error-reporting pass): the first code line is an escape,
             # or every escape stands where a statement starts
@@ -112,8 +112,10 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     _walk(col, unit, tree)
 
 
-#: A line that starts (after blanks) with a shell escape or a magic, anywhere in the cell.
-_ESCAPE_LINE = re.compile(r"(?m)^[ \t]*[!%]")
+#: A line that starts (after blanks) with a shell escape or a magic, after the cell's first
+#: line (that one is looked at apart): a search from each newline, where a search for
+#: ``(?m)^`` would try every character.
+_ESCAPE_LINE = re.compile(r"\n[ \t]*[!%]")
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
