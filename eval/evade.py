@@ -39,7 +39,10 @@ rvc applio mangio so-vits-svc sovits gpt-sovits openvoice refacer reactor rope g
 dfl inswapper fastfaceswap one-click-deepfake xmrig t-rex trex cpuminer ccminer ethminer nbminer gminer
 lolminer phoenixminer teamredminer nanominer srbminer hellminer sugarmaker xmr-stak ngrok cloudflared
 localtunnel remocolab code-server tmate stable-diffusion-webui sd-webui automatic1111
-comfyui fooocus dh_live first-order-model thin-plate-spline real-time-voice-cloning tortoise xtts""".split()
+comfyui fooocus dh_live first-order-model thin-plate-spline real-time-voice-cloning tortoise xtts
+seed-vc fish-speech cosyvoice f5-tts indextts chatterbox zonos spark-tts styletts2 musetalk latentsync
+echomimic video-retalking geneface visomaster reswapper bzminer rigel onezerominer frpc zrok pinggy
+playit""".split()
 _TOOL_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(" + "|".join(re.escape(t) for t in sorted(TOOL_NAMES, key=len, reverse=True)) + r")(?![A-Za-z0-9])")
 _REPO_RE = re.compile(r"(?i)((?:github\.com|gitlab\.com|huggingface\.co|raw\.githubusercontent\.com)[/:])([\w.-]+)/([\w.-]+)")
 _WEIGHT_RE = re.compile(r"(?i)(?<![\w.-])([\w.-]+)\.(onnx|pth|pt|ckpt|safetensors|bin|pkl|dat|h5|npy|index|tar|caffemodel)(?![\w-])")
