@@ -176,7 +176,7 @@ def _parse_blocks(code: str, whole_failed: bool = False) -> tuple[ast.Module | N
     last = max(range(len(spans)), key=lambda i: len(texts[i])) if whole_failed else -1
     trees: list[ast.Module | None] = [None] * len(spans)
     failed = 0
-    for i in [i for i in range(len(spans)) if i != last] + ([last] if last >= 0 else []):
+    for i in sorted(range(len(spans)), key=lambda i: i == last):  # the largest block last
         a, b = spans[i]
         if i == last and not failed:
             tree = None  # every other block parsed: this one cannot
