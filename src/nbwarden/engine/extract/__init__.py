@@ -128,6 +128,10 @@ class SessionLayer(dict):
         """What the walk itself assigned."""
         return dict(dict.items(self))
 
+    def assigns(self, key) -> bool:
+        """Did the walk itself assign ``key`` (without asking the session)?"""
+        return dict.__contains__(self, key)
+
 
 class Collector:
     def __init__(self, shell_state: ShellState | None = None, aliases: dict[str, str] | None = None,
@@ -158,8 +162,7 @@ class Collector:
     def session_reads(self) -> list[str]:
         """The session variables this walk asked for, other than those it assigns itself
         (``x = f(x)`` run again after setting the session's ``x`` still reads its own)."""
-        own = self.py_env.own()
-        return [k for k in self.session_names.asked if k not in own]
+        return [k for k in self.session_names.asked if not self.py_env.assigns(k)]
 
     def session_writes(self) -> dict:
         """What this walk assigned that a later cell's fold can use (constants, strings built
