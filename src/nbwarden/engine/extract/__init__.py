@@ -416,7 +416,7 @@ class Collector:
         elif exe.rsplit("/", 1)[-1] in self._chmodded and "/" in exe:
             self.fact("behaviour", "run-downloaded-binary", unit, line)
         elif "/" in exe and self.shell_state.unpacked \
-                and exe.removeprefix("./").split("/", 1)[0] in self.shell_state.unpacked:
+                and sh.top_folder(exe) in self.shell_state.unpacked:
             # a program inside a folder an archive was unpacked into (`unzip a.zip -d w; w/x`):
             # the archive kept its execute bits, no chmod was needed
             self.fact("behaviour", "run-unpacked", unit, line)

@@ -448,7 +448,13 @@ def unpack_dest(prog: str, argv: list[str]) -> str | None:
             dest = a.partition("=")[2]
         elif prog in ("7z", "7za") and a.startswith("-o") and len(a) > 2:
             dest = a[2:]
-    if not dest:
+    if not dest or dest.startswith(("/", "$", "~")):
         return None
-    first = dest.removeprefix("./").split("/", 1)[0]
-    return first if first and first not in (".", "..", "~") and not dest.startswith(("/", "$", "~")) else None
+    first = top_folder(dest)
+    return first if first not in ("", ".", "..") else None
+
+
+def top_folder(path: str) -> str:
+    """The first part of a relative path (``./w/sub/x`` -> ``w``): how unpacked folders are
+    recorded and how a program run from one is recognised."""
+    return path.removeprefix("./").split("/", 1)[0]
