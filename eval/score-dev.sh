@@ -18,7 +18,7 @@ done
 # Held-out sets: every eval/heldout*/ folder holds <set>-disallowed.tsv and/or <set>-benign.tsv
 # manifests of public files in no other manifest (see eval/README.md for what each was used for).
 # Lay each out under one root, then HELDOUT_ROOT=../heldout scores every set found there, and
-# the all-at-once rewrite of its disallowed files:
+# the all-at-once rewrite of its disallowed files (each with eval/score-set.sh):
 #   for d in eval/heldout*/; do s=$(basename "$d")
 #     python3 "$EVAL/materialize" "$d"*.tsv --mirror /work/.mirror --out "../heldout/$s"; done
 # SETS="heldout8-mining heldout8-remote" scores only those sets: a helper studying some sets
@@ -29,16 +29,6 @@ if [ -n "${HELDOUT_ROOT:-}" ]; then
     name=$(basename "$d"); corpus="$HELDOUT_ROOT/$name"
     if [ -n "${SETS:-}" ] && [[ " $SETS " != *" $name "* ]]; then continue; fi
     [ -d "$corpus" ] || { echo "## $name: not laid out under $HELDOUT_ROOT, skipped"; continue; }
-    manifests=()
-    # a set may be laid out in part (its benign files only, to check near misses): score what is there
-    for kind in disallowed benign; do
-      [ -f "$d$name-$kind.tsv" ] && [ -d "$corpus/$kind" ] && manifests+=("$d$name-$kind.tsv"); done
-    echo "## $name"
-    python3 "$EVAL/score" "${manifests[@]}" --corpus "$corpus" --scanner "$SCAN" --show "${SHOW:-0}"
-    if [ -f "$d$name-disallowed.tsv" ] && [ -d "$corpus/disallowed" ]; then
-      python3 eval/evade.py "$d$name-disallowed.tsv" --corpus "$corpus" --out "$corpus-evaded" --variants all >/dev/null
-      echo "## $name, evaded: all"
-      python3 "$EVAL/score" "$d$name-disallowed.tsv" --corpus "$corpus-evaded/all" --scanner "$SCAN" --show "${SHOW:-0}" | grep -E "^\| disallowed|overall|^miss"
-    fi
+    CORPUS="$corpus" EVAL="$EVAL" SHOW="${SHOW:-0}" bash eval/score-set.sh "$name" "$PWD"
   done
 fi

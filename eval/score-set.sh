@@ -22,14 +22,16 @@ NBW="$REPO/.venv/bin/nbwarden"
 [ -x "$NBW" ] || NBW=/work/main/.venv/bin/nbwarden
 SCAN="env PYTHONPATH=$REPO/src $NBW scan --format jsonl"
 [ -d "$CORPUS" ] || { echo "corpus $CORPUS not laid out (see the header of this script)" >&2; exit 2; }
+# a set may be laid out in part (its benign files only, to check near misses): score what is there
 manifests=()
-for m in "$DIS" "$BEN"; do [ -f "$m" ] && manifests+=("$m"); done
-[ ${#manifests[@]} -gt 0 ] || { echo "no manifest for $SET under $HERE/$SET" >&2; exit 2; }
+[ -f "$DIS" ] && [ -d "$CORPUS/disallowed" ] && manifests+=("$DIS")
+[ -f "$BEN" ] && [ -d "$CORPUS/benign" ] && manifests+=("$BEN")
+[ ${#manifests[@]} -gt 0 ] || { echo "nothing of $SET to score in $CORPUS" >&2; exit 2; }
 
 echo "## $SET, rules of $REPO at $(git -C "$REPO" rev-parse --short HEAD)"
 echo "## plain"
 python3 "$EVAL/score" "${manifests[@]}" --corpus "$CORPUS" --scanner "$SCAN" --show "$SHOW"
-if [ -f "$DIS" ]; then
+if [ "${manifests[0]}" = "$DIS" ]; then
   rm -rf "$EVADED"
   python3 "$REPO/eval/evade.py" "$DIS" --corpus "$CORPUS" --out "$EVADED" --variants all >/dev/null
   echo "## evaded: all"
