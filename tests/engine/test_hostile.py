@@ -181,3 +181,38 @@ def test_blocks_far_down_a_file_keep_their_line_numbers():
     code = "x = (\n" + "\n" * 500 + "import os\nos.system('ls')\n"  # a block with more lines above it than in it
     tree, broken = _parse_blocks(code, whole_failed=True)
     assert [first for first, _ in broken] == [1] and [st.lineno for st in tree.body] == [502, 503]
+
+
+# Input-driven recursion has explicit bounds (MAX_NESTING, MAX_CELL_MAGICS, MAX_CALL_CHAIN),
+# the same pure and compiled: compiled code has no recursion limit, so without them these
+# cells exhaust the C stack. Each runs in a subprocess: a crash is a failed test, not a dead
+# pytest. The cell must give the "too deeply nested" error record (exit code 0).
+_DEEP = {
+    "stacked cell magics": '"%%time\\n" * 200000 + "import os"',
+    "nested heredocs": '"%%bash\\n" + "".join(f"cat <<E{i}\\n" for i in range(50000))',
+    "nested command substitution": '"!echo " + "$(echo " * 20000 + "x" + ")" * 20000',
+    "writefile writing writefile": '"".join("%%writefile f.py\\n" if i % 2 else "%%time\\n" for i in range(20000))',
+    "call chain": '"f" + "()" * 100000',
+}
+
+
+@pytest.mark.parametrize("label", sorted(_DEEP))
+def test_deep_input_gives_an_error_record_not_a_crash(label):
+    import subprocess
+    import sys
+    prog = ("import json\nfrom nbwarden.engine import Engine\n"
+            f"r = Engine.default().check_cell({_DEEP[label]})\nprint(json.dumps(r.error))")
+    p = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, f"{label}: exit {p.returncode}: {p.stderr[-500:]}"
+    err = p.stdout.strip().splitlines()[-1]
+    assert err == "null" or "nested" in err, f"{label}: {err}"
+
+
+def test_below_the_bounds_nothing_changes(engine):
+    """A few levels of each nesting still read as before: the payload at the bottom is found."""
+    payload = "./xmrig -o stratum+tcp://pool.example.net:3333 -u w"
+    bash = "%%bash\n" + "".join(f"cat <<E{i} | bash\n" for i in range(5)) + payload + "\n" + \
+        "".join(f"E{i}\n" for i in reversed(range(5)))
+    for code in ("%%time\n" * 20 + f"import os\nos.system({payload!r})", bash):
+        r = engine.check_cell(code)
+        assert r.error is None and r.findings, code[:60]

@@ -25,6 +25,14 @@ PIECE_BYTES = 1 << 20  # parsing 1 MB of dense code takes about a second and 120
 MAX_PARSED_PIECES_BYTES = 64 << 20  # per file or cell: pieces past this are read as text only
 TEXT_CHUNK = MAX_MATCH_VALUE - 4096  # a chunk read as text is one whole string fact
 MAX_NAME_SOURCE = 64 << 10  # longest expression (in source characters) a session keeps for later cells
+#: Nesting of code inside code the walk follows (a heredoc in a heredoc, a written script
+#: that writes a script, ``$(...)`` in ``$(...)``): every entry to ``Collector.run``,
+#: ``Collector.shell`` and ``python_facts`` counts one level. Past it the unit raises
+#: RecursionError, which the engine reports as "code too deeply nested". An explicit bound
+#: because compiled modules have no recursion limit (they recurse on the C stack until the
+#: process dies): 200 levels are a few hundred C frames, far below what 1 MB of stack holds,
+#: and far above any real notebook (a handful).
+MAX_NESTING = 200
 MAX_FACTS = 200_000  # per file: past this, further strings are dropped (with a note), not memory
 # Colab form field: `tunnel = "gradio"  #@param ["gradio", "ngrok"]`. To Python the option list
 # is a comment; to the user it is a menu, so each option is a value the code can receive.
@@ -142,6 +150,7 @@ class Collector:
         #: is known when cell 5 calls ``s.run``. The collector's own copy of ``aliases``.
         self.aliases: dict[str, str] = dict(aliases) if aliases else {}
         self.decoded_bytes = 0
+        self.nesting = 0  # levels of Collector.run / shell / python_facts entered: see MAX_NESTING
         self.parsed_pieces_bytes = 0  # of units over MAX_UNIT_BYTES, parsed piece by piece
         #: the shell state this walk reads and, after its first change, its own copy of it
         self.shell_state = shell_state or ShellState()
@@ -255,7 +264,20 @@ class Collector:
         sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how, origin=origin)
         self.run(sub)
 
+    def deeper(self) -> None:
+        """Enter one level of code inside code (the caller leaves it with ``self.nesting -= 1``)."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise RecursionError(f"code nested more than {MAX_NESTING} levels")
+
     def run(self, unit: Unit) -> None:
+        self.deeper()
+        try:
+            self._run(unit)
+        finally:
+            self.nesting -= 1
+
+    def _run(self, unit: Unit) -> None:
         if len(unit.code) > MAX_UNIT_BYTES:
             return self._pieces(unit)
         if unit.lang == PYTHON:
@@ -307,6 +329,13 @@ class Collector:
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
+        self.deeper()
+        try:
+            self._shell(text, unit, line)
+        finally:
+            self.nesting -= 1
+
+    def _shell(self, text: str, unit: Unit, line: int) -> None:
         pipelines, heredocs = sh.split_commands(text)
         for pipe, offset in pipelines:
             self._pipeline(pipe, unit, line + offset)

@@ -56,7 +56,15 @@ def has_ipython_syntax(code: str) -> bool:
     return bool(rest) and start > 0 and code[start - 1] in " \t"
 
 
-def split_cell(code: str) -> Split:
+#: Cell magics stacked on one cell (``%%time`` over ``%%capture`` over ...) that
+#: ``split_cell`` unwraps; past it RecursionError ("code too deeply nested"). Explicit because
+#: compiled code has no recursion limit: ``"%%time\n" * 200000`` would exhaust the C stack.
+MAX_CELL_MAGICS = 100
+
+
+def split_cell(code: str, depth: int = 0) -> Split:
+    if depth > MAX_CELL_MAGICS:
+        raise RecursionError(f"more than {MAX_CELL_MAGICS} cell magics stacked")
     first, _, rest = code.lstrip("\n").partition("\n")
     lead = len(code) - len(code.lstrip("\n"))
     if first.startswith("%%"):
@@ -65,7 +73,7 @@ def split_cell(code: str) -> Split:
         if name in _CELL_SHELL:
             if name == "script" and args.strip() and not any(s in args for s in ("sh", "bash", "zsh")):
                 if "python" in args:
-                    return split_cell(rest)._shifted(1)
+                    return split_cell(rest, depth + 1)._shifted(1)
                 return Split(None, magics=[(name, args, lead + 1)])
             return Split(None, shell=[(rest, body_line)], magics=[(name, args, lead + 1)])
         if name in ("writefile", "file"):
@@ -74,7 +82,7 @@ def split_cell(code: str) -> Split:
         if name in ("html", "javascript", "js", "markdown", "latex", "svg", "perl", "ruby", "R", "sql"):
             return Split(None, magics=[(name, args, lead + 1)])
         # %%time, %%capture, %%timeit ...: the body is Python run as usual
-        inner = split_cell(rest)._shifted(lead + 1)
+        inner = split_cell(rest, depth + 1)._shifted(lead + 1)
         inner.magics.insert(0, (name, args, lead + 1))
         if inner.python is not None:
             inner.python = "\n" * (lead + 1) + inner.python

@@ -62,7 +62,16 @@ def _parse(code: str) -> ast.Module | None:
 
 def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
-    had to parse it to know it is Python, so it is not parsed twice."""
+    had to parse it to know it is Python, so it is not parsed twice. One level of
+    ``MAX_NESTING`` (a ``%%writefile`` body that writes a file, a heredoc's Python)."""
+    col.deeper()
+    try:
+        _python_facts(col, unit, tree)
+    finally:
+        col.nesting -= 1
+
+
+def _python_facts(col, unit: Unit, tree: ast.Module | None) -> None:
     code = unit.code
     split = split_tree = None
     if tree is None:
@@ -252,14 +261,22 @@ def text_facts(col, unit: Unit) -> None:
         col.derived(code, unit, unit.line)
 
 
-def _dotted(node: ast.AST, aliases: dict[str, str]) -> str:
+#: Calls of calls (``f()()()``) ``_dotted`` reads into a name; past it RecursionError ("code
+#: too deeply nested"): the parser accepts chains 100,000 long, and compiled code has no
+#: recursion limit of its own. Real code chains two or three.
+MAX_CALL_CHAIN = 200
+
+
+def _dotted(node: ast.AST, aliases: dict[str, str], depth: int = 0) -> str:
     parts = []
     while True:
         if isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
         elif isinstance(node, ast.Call):
-            inner = _dotted(node.func, aliases)
+            if depth >= MAX_CALL_CHAIN:
+                raise RecursionError(f"calls chained more than {MAX_CALL_CHAIN} deep")
+            inner = _dotted(node.func, aliases, depth + 1)
             parts.append(inner + "()")
             break
         elif isinstance(node, ast.Name):
