@@ -264,18 +264,18 @@ class Collector:
         sub = Unit(code, lang, cell=parent.cell, line=line, hidden=hidden, how=how or parent.how, origin=origin)
         self.run(sub)
 
-    def deeper(self) -> None:
-        """Enter one level of code inside code (the caller leaves it with ``self.nesting -= 1``)."""
+    def nested(self, read, *args) -> None:
+        """``read(*args)`` one level of code inside code deeper (see ``MAX_NESTING``)."""
         self.nesting += 1
-        if self.nesting > MAX_NESTING:
-            raise RecursionError(f"code nested more than {MAX_NESTING} levels")
-
-    def run(self, unit: Unit) -> None:
-        self.deeper()
         try:
-            self._run(unit)
+            if self.nesting > MAX_NESTING:
+                raise RecursionError(f"code nested more than {MAX_NESTING} levels")
+            read(*args)
         finally:
             self.nesting -= 1
+
+    def run(self, unit: Unit) -> None:
+        self.nested(self._run, unit)
 
     def _run(self, unit: Unit) -> None:
         if len(unit.code) > MAX_UNIT_BYTES:
@@ -329,11 +329,7 @@ class Collector:
 
     # -- shell ------------------------------------------------------------------------
     def shell(self, text: str, unit: Unit, line: int) -> None:
-        self.deeper()
-        try:
-            self._shell(text, unit, line)
-        finally:
-            self.nesting -= 1
+        self.nested(self._shell, text, unit, line)
 
     def _shell(self, text: str, unit: Unit, line: int) -> None:
         pipelines, heredocs = sh.split_commands(text)

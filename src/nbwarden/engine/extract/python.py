@@ -64,11 +64,7 @@ def python_facts(col, unit: Unit, tree: ast.Module | None = None) -> None:
     """Facts of Python (IPython) code. ``tree``: the code already parsed by a caller that
     had to parse it to know it is Python, so it is not parsed twice. One level of
     ``MAX_NESTING`` (a ``%%writefile`` body that writes a file, a heredoc's Python)."""
-    col.deeper()
-    try:
-        _python_facts(col, unit, tree)
-    finally:
-        col.nesting -= 1
+    col.nested(_python_facts, col, unit, tree)
 
 
 def _python_facts(col, unit: Unit, tree: ast.Module | None) -> None:
