@@ -216,3 +216,12 @@ def test_below_the_bounds_nothing_changes(engine):
     for code in ("%%time\n" * 20 + f"import os\nos.system({payload!r})", bash):
         r = engine.check_cell(code)
         assert r.error is None and r.findings, code[:60]
+
+
+def test_call_chain_past_its_bound_is_reported(engine):
+    """``f()()...`` longer than MAX_CALL_CHAIN (but short enough for the parser, which reads
+    100,000 as text) reaches ``_dotted``'s bound: the "too deeply nested" record, not a crash
+    in a compiled build; one under it reads as before."""
+    from nbwarden.engine.extract.python import MAX_CALL_CHAIN
+    assert engine.check_cell("f" + "()" * (MAX_CALL_CHAIN // 2)).error is None
+    assert "nested" in (engine.check_cell("f" + "()" * (MAX_CALL_CHAIN + 100)).error or "")
